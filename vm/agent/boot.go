@@ -1,0 +1,160 @@
+//go:build linux
+
+package agent
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmtest/vmtest/vm/wire"
+)
+
+// portWait bounds the search for the agent's port after the modules are
+// loaded; past it the agent gives up and powers off, so the host sees QEMU
+// exit instead of waiting on a silent guest.
+const portWait = 20 * time.Second
+
+// Main is PID 1 in the guest. It never returns: when serving ends (the host
+// asked for power off, or the port closed) the machine powers off. The
+// version is what the hello event reports.
+func Main(version string) {
+	logf("vmtest agent %s starting", version)
+	if err := earlyMounts(); err != nil {
+		fatal(err)
+	}
+	if err := loadModules("/modules.order"); err != nil {
+		fatal(err)
+	}
+	port, err := openPort(wire.PortName, portWait)
+	if err != nil {
+		fatal(err)
+	}
+	reaper := NewReaper()
+	ctx := context.Background()
+	go reaper.Run(ctx)
+	s := NewServer(port, port, reaper)
+	s.Configure = func(ctx context.Context, req wire.Request) error { return configure(ctx, req) }
+	s.Power = powerDown
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	// The hello event is the boot snapshot point: nothing specific to this
+	// machine has been read yet.
+	if err := s.Event(wire.Event{Name: "hello", Version: wire.ProtocolVersion, UptimeMS: ts.Nano() / 1e6}); err != nil {
+		fatal(fmt.Errorf("saying hello on %s: %v", wire.PortName, err))
+	}
+	err = s.Serve(ctx)
+	if err != nil {
+		logf("serving the host: %v", err)
+	} else {
+		logf("the host closed the agent port")
+	}
+	powerDown(false)
+}
+
+// logf writes one line to the console (the kernel's /dev/console, which the
+// host logs).
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "vmtest: "+format+"\n", args...)
+}
+
+// fatal reports err on the console and powers off: PID 1 must not exit,
+// which would panic the kernel with a less helpful message.
+func fatal(err error) {
+	logf("fatal: %v", err)
+	powerDown(false)
+}
+
+func earlyMounts() error {
+	for _, m := range []struct{ src, dst, fstype string }{
+		{"devtmpfs", "/dev", "devtmpfs"},
+		{"proc", "/proc", "proc"},
+		{"sysfs", "/sys", "sysfs"},
+	} {
+		os.MkdirAll(m.dst, 0o755)
+		if err := unix.Mount(m.src, m.dst, m.fstype, unix.MS_NOSUID, ""); err != nil && err != unix.EBUSY {
+			return fmt.Errorf("mount %s on %s: %v", m.fstype, m.dst, err)
+		}
+	}
+	// The kernel opened no console when /dev was empty: attach it now.
+	if c, err := os.OpenFile("/dev/console", os.O_RDWR, 0); err == nil {
+		for fd := 0; fd <= 2; fd++ {
+			unix.Dup2(int(c.Fd()), fd)
+		}
+	}
+	return nil
+}
+
+// loadModules loads the kernel modules listed (one path per line, in
+// dependency order) in the file at list. A module already loaded or built
+// in is not an error.
+func loadModules(list string) error {
+	f, err := os.Open(list)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		p := strings.TrimSpace(sc.Text())
+		if p == "" {
+			continue
+		}
+		if err := loadModule(p); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+func loadModule(path string) error {
+	m, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("module %s: %v", path, err)
+	}
+	defer m.Close()
+	flags := 0
+	if strings.HasSuffix(path, ".xz") || strings.HasSuffix(path, ".zst") || strings.HasSuffix(path, ".gz") {
+		flags = unix.MODULE_INIT_COMPRESSED_FILE
+	}
+	if err := unix.FinitModule(int(m.Fd()), "", flags); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("loading module %s: %v", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// openPort finds the virtio-serial port called name and opens it, waiting
+// up to limit for the device to appear (the driver probes asynchronously).
+func openPort(name string, limit time.Duration) (*os.File, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		ports, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
+		for _, p := range ports {
+			b, err := os.ReadFile(p)
+			if err != nil || strings.TrimSpace(string(b)) != name {
+				continue
+			}
+			dev := "/dev/" + filepath.Base(filepath.Dir(p))
+			f, err := os.OpenFile(dev, os.O_RDWR, 0)
+			if err == nil {
+				return f, nil
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("opening agent port %s: %v", dev, err)
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no virtio-serial port named %s appeared within %s (is virtio_console loaded? ports: %v)", name, limit, ports)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,273 @@
+//go:build linux
+
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmtest/vmtest/vm/wire"
+)
+
+// DefaultPath is the PATH of programs the agent runs, unless the request
+// sets its own.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// drainGrace is how long an exec waits, after its program exited, for the
+// program's output pipes to reach end of file. A background process that
+// inherited them (`daemon &`) would otherwise hold the call open forever.
+const drainGrace = time.Second
+
+func (s *Server) exec(ctx context.Context, r *request, req wire.Request) wire.Result {
+	argv := req.Argv
+	if req.Shell != "" {
+		argv = []string{"/bin/sh", "-c", req.Shell}
+	}
+	if len(argv) == 0 {
+		return wire.Result{Error: "exec: no command given"}
+	}
+	cred, env, home, err := identity(req.User)
+	if err != nil {
+		return wire.Result{Error: err.Error()}
+	}
+	env = mergeEnv(env, req.Env)
+	path, err := lookPath(argv[0], envValue(env, "PATH"))
+	if err != nil {
+		return wire.Result{Error: err.Error()}
+	}
+	dir := req.Dir
+	if dir == "" {
+		dir = "/"
+		if st, err := os.Stat(home); err == nil && st.IsDir() {
+			dir = home
+		}
+	}
+
+	stdin, err := os.Open(os.DevNull)
+	var stdinW *os.File
+	if req.Stdin {
+		stdin, stdinW, err = os.Pipe()
+	}
+	if err != nil {
+		return wire.Result{Error: fmt.Sprintf("exec: stdin: %v", err)}
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return wire.Result{Error: fmt.Sprintf("exec: stdout pipe: %v", err)}
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return wire.Result{Error: fmt.Sprintf("exec: stderr pipe: %v", err)}
+	}
+	attr := &os.ProcAttr{
+		Dir:   dir,
+		Env:   env,
+		Files: []*os.File{stdin, outW, errW},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: cred},
+	}
+	pid, exited, err := s.reaper.Start(path, argv, attr)
+	stdin.Close()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		if stdinW != nil {
+			stdinW.Close()
+		}
+		return wire.Result{Error: fmt.Sprintf("exec %s: %v", argv[0], unwrapPathError(err))}
+	}
+
+	var copies sync.WaitGroup
+	stream := func(src *os.File, t wire.Type) {
+		defer copies.Done()
+		io.Copy(wire.StreamWriter{W: s.w, ID: r.id, Type: t}, src)
+	}
+	copies.Add(2)
+	go stream(outR, wire.TypeStdout)
+	go stream(errR, wire.TypeStderr)
+	var feeder sync.WaitGroup
+	if stdinW != nil {
+		feeder.Add(1)
+		go func() {
+			defer feeder.Done()
+			io.Copy(stdinW, r.stdin)
+			stdinW.Close()
+		}()
+	}
+
+	var timeout <-chan time.Time
+	if req.TimeoutMS > 0 {
+		t := time.NewTimer(time.Duration(req.TimeoutMS) * time.Millisecond)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var ws syscall.WaitStatus
+	timedOut := false
+	select {
+	case ws = <-exited:
+	case <-timeout:
+		timedOut = true
+		unix.Kill(-pid, unix.SIGKILL)
+		ws = <-exited
+	case <-ctx.Done():
+		unix.Kill(-pid, unix.SIGKILL)
+		ws = <-exited
+	}
+	if timedOut || ctx.Err() != nil {
+		unix.Kill(-pid, unix.SIGKILL) // the rest of its group
+	}
+
+	// End the stdin feeder: no more input is useful.
+	r.stdin.close()
+	if stdinW != nil {
+		stdinW.Close()
+	}
+	feeder.Wait()
+
+	drained := make(chan struct{})
+	go func() { copies.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(drainGrace):
+		outR.Close() // unblocks the copies
+		errR.Close()
+		<-drained
+	}
+	outR.Close()
+	errR.Close()
+
+	res := wire.Result{TimedOut: timedOut}
+	switch {
+	case ws.Exited():
+		res.Exit = ws.ExitStatus()
+	case ws.Signaled():
+		res.Exit = 128 + int(ws.Signal())
+		res.Signal = unix.SignalName(ws.Signal())
+	}
+	return res
+}
+
+// identity returns the credential (nil for root), the base environment and
+// the home directory of the user named by spec (a name or a numeric uid;
+// empty means root).
+func identity(spec string) (*syscall.Credential, []string, string, error) {
+	if spec == "" {
+		spec = "root"
+	}
+	u, err := user.Lookup(spec)
+	if err != nil {
+		if _, nerr := strconv.Atoi(spec); nerr == nil {
+			u, err = user.LookupId(spec)
+		}
+	}
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("exec: no user %q in the guest's /etc/passwd", spec)
+	}
+	env := []string{
+		"PATH=" + DefaultPath,
+		"HOME=" + u.HomeDir,
+		"USER=" + u.Username,
+		"LOGNAME=" + u.Username,
+		"SHELL=/bin/sh",
+		"LANG=C.UTF-8",
+		"TERM=dumb",
+	}
+	if u.Uid == "0" {
+		return nil, env, u.HomeDir, nil
+	}
+	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	if ids, err := u.GroupIds(); err == nil {
+		for _, g := range ids {
+			if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+				cred.Groups = append(cred.Groups, uint32(n))
+			}
+		}
+	}
+	return cred, env, u.HomeDir, nil
+}
+
+// mergeEnv returns base with each KEY=VALUE of extra replacing or adding KEY.
+func mergeEnv(base, extra []string) []string {
+	out := append([]string(nil), base...)
+	for _, kv := range extra {
+		k, _, _ := strings.Cut(kv, "=")
+		replaced := false
+		for i, b := range out {
+			if bk, _, _ := strings.Cut(b, "="); bk == k {
+				out[i] = kv
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func envValue(env []string, key string) string {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// lookPath finds name in the colon-separated PATH, as a shell would.
+func lookPath(name, path string) (string, error) {
+	if strings.Contains(name, "/") {
+		if err := executable(name); err != nil {
+			return "", fmt.Errorf("exec %s: %v", name, err)
+		}
+		return name, nil
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if executable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("exec %s: command not found in PATH %s", name, path)
+}
+
+func executable(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return unwrapPathError(err)
+	}
+	if st.IsDir() {
+		return errors.New("is a directory")
+	}
+	if st.Mode()&0o111 == 0 {
+		return errors.New("permission denied (not executable)")
+	}
+	return nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

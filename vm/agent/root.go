@@ -1,0 +1,143 @@
+//go:build linux
+
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmtest/vmtest/vm/wire"
+)
+
+// Mount points inside the initramfs.
+const (
+	lowerDir = "/mnt/lower" // the host root, read-only over 9p
+	diskDir  = "/mnt/disk"  // the machine's own disk: upper layer and work dir
+	newRoot  = "/newroot"   // the overlay, entered by switchRoot
+)
+
+// configure turns the initramfs into the machine's root: the host's files
+// over 9p, read-only, under an overlay whose upper layer is the machine's
+// disk. It then writes the requested files and switches into the new root.
+func configure(_ context.Context, req wire.Request) error {
+	if err := setClock(req.TimeNS); err != nil {
+		return err
+	}
+	if len(req.Entropy) > 0 {
+		addEntropy(req.Entropy)
+	}
+	for _, d := range []string{lowerDir, diskDir, newRoot} {
+		os.MkdirAll(d, 0o755)
+	}
+	tag := req.RootTag
+	if tag == "" {
+		tag = "root"
+	}
+	// cache=loose: the host root does not change under a running test, and
+	// caching pages in the guest is what makes programs start fast over 9p.
+	if err := unix.Mount(tag, lowerDir, "9p", unix.MS_RDONLY, "trans=virtio,version=9p2000.L,msize=512000,cache=loose"); err != nil {
+		return fmt.Errorf("mounting the host root (9p tag %q): %v", tag, err)
+	}
+	disk := "/dev/" + req.Disk
+	if req.Disk == "" {
+		return fmt.Errorf("configure: no disk named")
+	}
+	// noinit_itable: a fresh image was made with lazy inode tables; zeroing
+	// them in the background would burn guest CPU for nothing.
+	if err := unix.Mount(disk, diskDir, "ext4", 0, "noinit_itable"); err != nil {
+		return fmt.Errorf("mounting the machine disk %s: %v", disk, err)
+	}
+	upper, work := filepath.Join(diskDir, "upper"), filepath.Join(diskDir, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("preparing the overlay: %v", err)
+		}
+	}
+	// The guest's /tmp starts empty rather than showing the host's: an
+	// opaque directory in the upper layer hides the lower one.
+	tmp := filepath.Join(upper, "tmp")
+	if _, err := os.Stat(tmp); os.IsNotExist(err) {
+		if err := os.Mkdir(tmp, 0o1777); err != nil {
+			return fmt.Errorf("preparing /tmp: %v", err)
+		}
+		os.Chmod(tmp, 0o1777|os.ModeSticky)
+		if err := unix.Setxattr(tmp, "trusted.overlay.opaque", []byte("y"), 0); err != nil {
+			return fmt.Errorf("making /tmp opaque: %v", err)
+		}
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lowerDir, upper, work)
+	if err := unix.Mount("overlay", newRoot, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mounting the overlay root (%s): %v", opts, err)
+	}
+	for _, f := range req.Files {
+		p := filepath.Join(newRoot, f.Path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("writing %s: %v", f.Path, err)
+		}
+		if err := os.WriteFile(p, f.Data, os.FileMode(f.Mode)); err != nil {
+			return fmt.Errorf("writing %s: %v", f.Path, err)
+		}
+		os.Chmod(p, os.FileMode(f.Mode))
+	}
+	if err := switchRoot(); err != nil {
+		return err
+	}
+	if req.Hostname != "" {
+		if err := unix.Sethostname([]byte(req.Hostname)); err != nil {
+			return fmt.Errorf("setting the host name: %v", err)
+		}
+	}
+	unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, "")
+	return nil
+}
+
+// switchRoot moves the kernel file systems into the new root, frees the
+// initramfs and makes the new root the process's "/", as switch_root(8)
+// does. The agent keeps running from memory.
+func switchRoot() error {
+	for _, d := range []string{"/dev", "/proc", "/sys"} {
+		if err := unix.Mount(d, newRoot+d, "", unix.MS_MOVE, ""); err != nil {
+			return fmt.Errorf("moving %s into the new root: %v", d, err)
+		}
+	}
+	for _, m := range []struct{ fstype, dst, opts string }{
+		{"tmpfs", "/run", "mode=0755"},
+		{"devpts", "/dev/pts", "gid=5,mode=0620,ptmxmode=0666"},
+		{"tmpfs", "/dev/shm", "mode=1777"},
+	} {
+		os.MkdirAll(newRoot+m.dst, 0o755)
+		if err := unix.Mount(m.fstype, newRoot+m.dst, m.fstype, unix.MS_NOSUID|unix.MS_NODEV, m.opts); err != nil {
+			return fmt.Errorf("mounting %s on %s: %v", m.fstype, m.dst, err)
+		}
+	}
+	// Free what the initramfs held; only the files the agent itself put
+	// there, never anything below a mount point.
+	os.Remove("/init")
+	os.Remove("/modules.order")
+	os.RemoveAll("/lib")
+	if err := os.Chdir(newRoot); err != nil {
+		return err
+	}
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("moving the new root onto /: %v", err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("entering the new root: %v", err)
+	}
+	return os.Chdir("/")
+}
+
+// addEntropy mixes b into the kernel's random pool and credits it, so the
+// guest's random numbers differ from every other machine's.
+func addEntropy(b []byte) {
+	f, err := os.OpenFile("/dev/urandom", os.O_WRONLY, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	f.Write(b)
+}

@@ -1,0 +1,117 @@
+package wire
+
+// Operations a Request may name in its Op field.
+const (
+	// OpConfigure gives a freshly booted agent its identity and root: it
+	// sets the clock and hostname, mounts the host root and the machine's
+	// disk, builds the overlay and switches into it. Sent once, after the
+	// hello event; no other operation is valid before it completes.
+	OpConfigure = "configure"
+	// OpExec runs a program (Argv) or a shell string (Shell, run by
+	// "/bin/sh -c"), streaming its output as Stdout and Stderr frames.
+	OpExec = "exec"
+	// OpReadFile streams the file at Path as Stdout frames.
+	OpReadFile = "read_file"
+	// OpWriteFile writes the Stdin frames to Path (created with Mode,
+	// parents created, replaced atomically).
+	OpWriteFile = "write_file"
+	// OpWaitPort waits until a TCP socket listens on Port (or, with
+	// Closed, until none does), checking inside the guest.
+	OpWaitPort = "wait_port"
+	// OpWaitFile waits until Path exists.
+	OpWaitFile = "wait_file"
+	// OpSetTime sets the guest's wall clock to TimeNS.
+	OpSetTime = "set_time"
+	// OpPoweroff and OpReboot stop every process, sync and unmount the
+	// disk, then power off or reset the machine. The Result is sent before
+	// the power goes.
+	OpPoweroff = "poweroff"
+	OpReboot   = "reboot"
+	// OpPing answers at once; it measures the round trip.
+	OpPing = "ping"
+)
+
+// Request is the JSON payload of a Request frame. Which fields matter
+// depends on Op; unused fields are omitted.
+type Request struct {
+	Op string `json:"op"`
+
+	// exec
+	Argv  []string `json:"argv,omitempty"`
+	Shell string   `json:"shell,omitempty"`
+	Env   []string `json:"env,omitempty"` // KEY=VALUE, added to the default environment
+	Dir   string   `json:"dir,omitempty"`
+	User  string   `json:"user,omitempty"` // name or numeric uid; default root
+	// Stdin says the host will send Stdin frames; without it the program's
+	// standard input is /dev/null.
+	Stdin bool `json:"stdin,omitempty"`
+
+	// TimeoutMS bounds exec, wait_port and wait_file (0: no bound). On
+	// expiry an exec's process group is killed and Result.TimedOut is set.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+
+	// read_file, write_file, wait_file
+	Path string `json:"path,omitempty"`
+	Mode uint32 `json:"mode,omitempty"` // write_file permission bits; default 0644
+
+	// wait_port
+	Port   int  `json:"port,omitempty"`
+	Closed bool `json:"closed,omitempty"`
+
+	// configure, set_time
+	TimeNS   int64  `json:"time_ns,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+	// RootTag is the 9p mount tag of the host root; Disk the block device
+	// (e.g. "vda") holding the machine's upper layer.
+	RootTag string `json:"root_tag,omitempty"`
+	Disk    string `json:"disk,omitempty"`
+	// Files are written into the new root before it is entered.
+	Files []File `json:"files,omitempty"`
+	// Entropy seeds the guest's random pool.
+	Entropy []byte `json:"entropy,omitempty"`
+}
+
+// File is a file the host asks the agent to create at configure time.
+type File struct {
+	Path string `json:"path"`
+	Mode uint32 `json:"mode"`
+	Data []byte `json:"data"`
+}
+
+// Result is the JSON payload of the Result frame that ends a request.
+type Result struct {
+	// Error is set when the operation itself failed (a program that could
+	// not be started, a missing file, a wait that timed out); the other
+	// fields are then meaningless.
+	Error string `json:"error,omitempty"`
+
+	// exec: the exit status, or -1 with Signal set when a signal killed
+	// the program.
+	Exit     int    `json:"exit"`
+	Signal   string `json:"signal,omitempty"`
+	TimedOut bool   `json:"timed_out,omitempty"`
+
+	// read_file
+	Size int64  `json:"size,omitempty"`
+	Mode uint32 `json:"mode,omitempty"`
+}
+
+// Event is the JSON payload of an Event frame.
+type Event struct {
+	// Name is "hello" when the agent is up and waiting for configure, the
+	// point at which a boot snapshot may be taken.
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+	// UptimeMS is the guest's uptime when the event was sent.
+	UptimeMS int64 `json:"uptime_ms,omitempty"`
+	// Message carries human-readable detail (e.g. why the agent gave up).
+	Message string `json:"message,omitempty"`
+}
+
+// PortName is the name of the virtio-serial port that carries the protocol
+// (the QEMU virtserialport's name=).
+const PortName = "org.vmtest.agent"
+
+// ProtocolVersion changes whenever a message changes incompatibly. The host
+// refuses an agent that says another version.
+const ProtocolVersion = "1"
