@@ -22,8 +22,9 @@ import (
 //
 // A run of identical frames (direct recursion) is shortened as Python
 // does, and a traceback longer than 40 lines keeps its first and last 20.
-// The first line names the innermost Starlark position and the innermost
-// message. The traceback runs from the main file through every load() and
+// The first line names the innermost Starlark position outside @stdlib
+// modules (so a failed library assertion points at its caller) and the
+// innermost message. The traceback runs from the main file through every load() and
 // call to that position; an error in a loaded module continues the
 // loading file's traceback at its load statement, and a built-in that
 // calls back into Starlark (subtest, retry) shows as "<builtin>: in name".
@@ -132,12 +133,28 @@ walk:
 			break
 		}
 		msg := evals[len(evals)-1].Msg
-		if len(r.frames) > 0 {
-			msg = r.frames[len(r.frames)-1].Pos.String() + ": " + msg
+		if pos, ok := headPos(r.frames); ok {
+			msg = pos.String() + ": " + msg
 		}
 		r.head = []string{msg}
 	}
 	return r
+}
+
+// headPos returns the position for the first line of a report: that of
+// the innermost frame outside @stdlib, or of the innermost frame if all
+// are in @stdlib. (A failed assert_eq is reported at the caller's line,
+// as Go's t.Helper does; the traceback still shows the library frames.)
+func headPos(frames starlark.CallStack) (syntax.Position, bool) {
+	for i := len(frames) - 1; i >= 0; i-- {
+		if !strings.HasPrefix(frames[i].Pos.Filename(), stdlibPrefix) {
+			return frames[i].Pos, true
+		}
+	}
+	if len(frames) > 0 {
+		return frames[len(frames)-1].Pos, true
+	}
+	return syntax.Position{}, false
 }
 
 func isPrefix(prefix, stack starlark.CallStack) bool {
