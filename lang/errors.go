@@ -19,9 +19,7 @@ import (
 //	Traceback (most recent call last):
 //	  file:line:col: in <toplevel>
 //	  file:line:col: in function
-//
-// A run of identical frames (direct recursion) is shortened as Python
-// does, and a traceback longer than 40 lines keeps its first and last 20.
+
 // The first line names the innermost Starlark position outside @stdlib
 // modules (so a failed library assertion points at its caller) and the
 // innermost message. The traceback runs from the main file through every load() and

@@ -279,6 +279,9 @@ type entry struct {
 	globals starlark.StringDict
 	err     error
 	ready   chan struct{}
+	// cancelled: its execution was stopped by its runner's context, and
+	// the entry has left the cache. Guarded by Loader.mu.
+	cancelled bool
 }
 
 // A loadThread is one logical thread of loading: the main Exec, or one
@@ -293,10 +296,15 @@ type loadThread struct {
 
 // get returns the module at loc, executing it (with source src, or read
 // from loc if nil) unless it is cached or being executed by another
-// thread, in which case it waits for that result.
+// thread, in which case it waits for that result, or runs it itself if
+// that thread was cancelled and ctx was not.
 func (l *Loader) get(ctx context.Context, lt *loadThread, loc *location, src any) (starlark.StringDict, error) {
 	l.mu.Lock()
-	if e := l.cache[loc.key]; e != nil {
+	for {
+		e := l.cache[loc.key]
+		if e == nil {
+			break
+		}
 		select {
 		case <-e.ready:
 			l.mu.Unlock()
@@ -317,11 +325,15 @@ func (l *Loader) get(ctx context.Context, lt *loadThread, loc *location, src any
 
 		l.mu.Lock()
 		lt.waitsFor = nil
-		l.mu.Unlock()
 		select {
 		case <-e.ready:
+			if e.cancelled && ctx.Err() == nil {
+				continue // its runner was cancelled, not us: run it ourselves
+			}
+			l.mu.Unlock()
 			return e.globals, e.err
 		default:
+			l.mu.Unlock()
 			return nil, fmt.Errorf("gave up waiting for %s: %w", e.name, context.Cause(ctx))
 		}
 	}
@@ -337,8 +349,9 @@ func (l *Loader) get(ctx context.Context, lt *loadThread, loc *location, src any
 	e.owner = nil
 	lt.stack = lt.stack[:len(lt.stack)-1]
 	e.globals, e.err = globals, err
-	if err != nil && ctx.Err() != nil && l.cache[loc.key] == e {
-		delete(l.cache, loc.key) // cancelled: let a later load try again
+	if err != nil && ctx.Err() != nil {
+		e.cancelled = true
+		delete(l.cache, loc.key) // let a later load try again
 	}
 	l.mu.Unlock()
 	close(e.ready)

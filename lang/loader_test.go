@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -238,5 +240,119 @@ func TestMissingLibraryDirs(t *testing.T) {
 		", /nonexistent/one, /nonexistent/two; add a library directory with -L DIR or VMTEST_PATH=DIR1:DIR2)"
 	if got := lang.FormatError(err); !strings.HasPrefix(got, want+"\n") {
 		t.Errorf("got\n%s\nwant first line\n%s", got, want)
+	}
+}
+
+// TestLoadWaiterOutlivesCancelledRunner: when the thread executing a
+// module is cancelled, a thread waiting for the same module (with a live
+// context) executes it itself instead of sharing the cancellation.
+func TestLoadWaiterOutlivesCancelledRunner(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"slow.star": `block(); print("slow done"); x = 1`,
+	})
+	started := make(chan struct{})
+	var calls sync.Mutex
+	n := 0
+	block := starlark.NewBuiltin("block", func(thread *starlark.Thread, _ *starlark.Builtin, _ starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+		calls.Lock()
+		n++
+		first := n == 1
+		calls.Unlock()
+		if first { // the first runner blocks until its context is done
+			close(started)
+			ctx := lang.Context(thread)
+			<-ctx.Done()
+			return nil, context.Cause(ctx)
+		}
+		return starlark.None, nil
+	})
+	var p printer
+	l := lang.New(lang.Config{Predeclared: starlark.StringDict{"block": block}, Print: p.print})
+	slow := filepath.Join(dir, "slow.star")
+
+	ctxA, cancelA := context.WithCancel(t.Context())
+	errA := make(chan error, 1)
+	go func() {
+		thread, release := l.NewThread(ctxA, "A")
+		defer release()
+		_, err := l.Load(thread, slow)
+		errA <- err
+	}()
+	<-started
+	errB := make(chan error, 1)
+	go func() {
+		thread, release := l.NewThread(t.Context(), "B")
+		defer release()
+		_, err := l.Load(thread, slow)
+		errB <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // B is most likely waiting for A now; either way B must succeed
+	cancelA()
+	if err := <-errA; !errors.Is(err, context.Canceled) {
+		t.Errorf("A: got %v, want context.Canceled", err)
+	}
+	if err := <-errB; err != nil {
+		t.Errorf("B: %s", lang.FormatError(err))
+	}
+	if got := p.got(); !slices.Equal(got, []string{"slow done"}) {
+		t.Errorf("printed %q", got)
+	}
+}
+
+func TestLoadStdlibRelativeAndAbsolute(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"abs.star": `abs = "abs"`})
+	stdlib := fstest.MapFS{
+		"a.star":     {Data: []byte(`load("b.star", "b"); load("./sub/../b.star", b2 = "b"); a = b + b2`)},
+		"b.star":     {Data: []byte(`b = "b"`)},
+		"sub/c.star": {Data: []byte(`load("../a.star", "a"); c = a`)},
+	}
+	l := lang.New(lang.Config{Stdlib: stdlib})
+	src := `load("@stdlib//sub/c.star", "c")
+load("` + filepath.Join(dir, "abs.star") + `", "abs")
+result = c + abs
+`
+	globals, err := l.Exec(t.Context(), filepath.Join(dir, "main.star"), src)
+	if err != nil {
+		t.Fatal(lang.FormatError(err))
+	}
+	if got := globals["result"]; got != starlark.String("bbabs") {
+		t.Errorf("result = %v", got)
+	}
+}
+
+func TestLoadNoStdlib(t *testing.T) {
+	_, err := lang.New(lang.Config{}).Exec(t.Context(), "t.star", `load("@stdlib//x.star", "x")`)
+	if err == nil || !strings.Contains(err.Error(), "@stdlib//x.star: no @stdlib is configured") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// TestLoadWaiterCancelled: a thread waiting for a module that another
+// thread is executing stops waiting when its own context is done.
+func TestLoadWaiterCancelled(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"slow.star": `block(); x = 1`})
+	started := make(chan struct{})
+	block := starlark.NewBuiltin("block", func(thread *starlark.Thread, _ *starlark.Builtin, _ starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+		close(started)
+		<-lang.Context(thread).Done()
+		return starlark.None, nil
+	})
+	l := lang.New(lang.Config{Predeclared: starlark.StringDict{"block": block}})
+	slow := filepath.Join(dir, "slow.star")
+	ctxA, cancelA := context.WithCancel(t.Context())
+	defer cancelA()
+	go func() {
+		thread, release := l.NewThread(ctxA, "A")
+		defer release()
+		l.Load(thread, slow)
+	}()
+	<-started
+	ctxB, cancelB := context.WithCancel(t.Context())
+	cancelB()
+	thread, release := l.NewThread(ctxB, "B")
+	defer release()
+	_, err := l.Load(thread, slow)
+	if err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "gave up waiting for "+slow) {
+		t.Errorf("got %v", err)
 	}
 }

@@ -34,7 +34,24 @@
 // threads load it at the same time; later loads share its (frozen)
 // globals or its error. A module whose execution was cancelled is
 // forgotten, so a later load runs it again. Cycles are errors naming the
-// chain: "load cycle: a.star -> b.star -> a.star".
+// chain: "load cycle: a.star -> b.star -> a.star". A module is identified
+// by its absolute path (symbolic links are not resolved) or its @stdlib
+// name; it is shown, in positions and messages, by the path through which
+// it was first found: the main file's path as given, joined with the
+// relative paths of the loads or with the library directory.
+//
+// A missing module's error says where the Loader looked:
+// "mylib/x.star not found (looked in DIR, LIBDIR...; add a library
+// directory with -L DIR or VMTEST_PATH=DIR1:DIR2)".
+//
+// # Errors
+//
+// Errors from Exec and Load carry their position: Error() is
+// "file:line:col: message". FormatError adds the traceback through calls
+// and loads, and lists every resolver error. Undefined names get a
+// "(did you mean x?)" hint drawn from the file's names, the predeclared
+// names and the Starlark universe; unknown attributes and keyword
+// arguments get one from Starlark itself (see UnexpectedKeyword).
 package lang
 
 import "go.starlark.net/syntax"
