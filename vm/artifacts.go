@@ -1,0 +1,102 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/vmtest/vmtest/vm/accel"
+	"github.com/vmtest/vmtest/vm/cache"
+	"github.com/vmtest/vmtest/vm/initramfs"
+	"github.com/vmtest/vmtest/vm/kernel"
+)
+
+// Artifacts are what every machine of a run boots from: prepared once,
+// shared read-only.
+type Artifacts struct {
+	QEMU      string // qemu-system-x86_64
+	Kernel    string // the ELF vmlinux, booted through PVH
+	Initramfs string // the agent as /init plus the modules it loads
+	Firmware  string // qboot, or "" for QEMU's default BIOS
+	AccelArgs []string
+	Accel     accel.Verdict
+	Release   string // the kernel release
+}
+
+// Options say where Prepare finds things; zero values pick the defaults.
+type Options struct {
+	Kernel string // a bzImage path (--kernel); else $VMTEST_KERNEL, else the newest in /boot
+	Accel  string // "kvm", "tcg" or "" / "auto"
+	Agent  string // the static vmtest binary to run as /init; default this executable
+	QEMU   string // default qemu-system-x86_64 from PATH
+}
+
+// DefaultFirmware is qboot, the minimal firmware that starts a PVH kernel
+// faster than SeaBIOS. Debian ships it in qemu-system-data.
+const DefaultFirmware = "/usr/share/qemu/qboot.rom"
+
+// ProbeTimeout bounds the KVM probe.
+const ProbeTimeout = 8 * time.Second
+
+// Prepare finds QEMU and the kernel, unpacks the kernel, builds the
+// initramfs and chooses the accelerator; all cached in the user's cache
+// directory. Errors say what is missing and how to install it.
+func Prepare(ctx context.Context, o Options) (*Artifacts, error) {
+	qemu, err := FindQEMU(o.QEMU)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := cache.Dir()
+	if err != nil {
+		return nil, err
+	}
+	k, err := kernel.Find(o.Kernel)
+	if err != nil {
+		return nil, err
+	}
+	vmlinux, err := kernel.VMLinux(k, dir)
+	if err != nil {
+		return nil, err
+	}
+	agent := o.Agent
+	if agent == "" {
+		if agent, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("locating the vmtest binary for the guest agent: %v", err)
+		}
+	}
+	initrd, err := initramfs.Build(initramfs.Spec{
+		Agent:      agent,
+		Release:    k.Release,
+		ModulesDir: k.ModulesDir,
+		Modules:    initramfs.DefaultModules(),
+		CacheDir:   dir,
+	})
+	if err != nil {
+		return nil, err
+	}
+	v, err := accel.Prober{QEMU: qemu, CacheDir: dir, Timeout: ProbeTimeout}.Choose(ctx, o.Accel)
+	if err != nil {
+		return nil, err
+	}
+	a := &Artifacts{QEMU: qemu, Kernel: vmlinux, Initramfs: initrd, AccelArgs: accel.QEMUArgs(v), Accel: v, Release: k.Release}
+	if _, err := os.Stat(DefaultFirmware); err == nil {
+		a.Firmware = DefaultFirmware
+	}
+	return a, nil
+}
+
+// FindQEMU returns the QEMU binary: explicit if set, else
+// qemu-system-x86_64 from PATH, or an error with the install command.
+func FindQEMU(explicit string) (string, error) {
+	name := explicit
+	if name == "" {
+		name = "qemu-system-x86_64"
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s not found: install it with: apt-get install qemu-system-x86", name)
+	}
+	return p, nil
+}

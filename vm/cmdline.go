@@ -1,0 +1,69 @@
+package vm
+
+import (
+	"crypto/rand"
+	"fmt"
+	"strings"
+
+	"github.com/vmtest/vmtest/vm/wire"
+)
+
+// baseKernelParams make the guest boot fast and fail loudly: the serial
+// console, little noise, an immediate reset on panic (which -no-reboot turns
+// into QEMU exiting), and no probing of hardware the machine does not have.
+var baseKernelParams = []string{
+	"console=ttyS0", "quiet", "panic=-1", "oops=panic",
+	"i8042.noaux", "i8042.nomux", "i8042.nopnp", "i8042.dumbkbd",
+	"8250.nr_uarts=1", "tsc=reliable", "no_timer_check",
+	"random.trust_cpu=on",
+}
+
+// qemuArgs is the QEMU command line for this machine. Every host-side
+// endpoint is a unix socket in the machine's private directory that vmtest
+// listens on and QEMU connects to; no TCP port is opened.
+func (m *Machine) qemuArgs(socks map[string]string) []string {
+	c := m.cfg
+	a := []string{
+		"-name", c.Name,
+		"-M", "q35",
+		"-nodefaults", "-no-user-config",
+		"-display", "none",
+		"-no-reboot",
+		"-m", fmt.Sprint(c.Memory),
+		"-smp", fmt.Sprint(c.CPUs),
+	}
+	a = append(a, m.art.AccelArgs...)
+	if m.art.Firmware != "" {
+		a = append(a, "-bios", m.art.Firmware)
+	}
+	params := append(append([]string(nil), baseKernelParams...), c.KernelParams...)
+	a = append(a,
+		"-kernel", m.art.Kernel,
+		"-initrd", m.art.Initramfs,
+		"-append", strings.Join(params, " "),
+		"-chardev", "socket,id=con,path="+socks["console"],
+		"-serial", "chardev:con",
+		"-chardev", "socket,id=qmp,path="+socks["qmp"],
+		"-mon", "chardev=qmp,mode=control",
+		"-device", "virtio-serial-pci,id=vser",
+		"-chardev", "socket,id=agent,path="+socks["agent"],
+		"-device", "virtserialport,bus=vser.0,chardev=agent,name="+wire.PortName,
+		// The host's root, read-only; multidevs=remap keeps inode numbers
+		// unique across the host's mounts.
+		"-fsdev", "local,id=root,path=/,security_model=none,readonly=on,multidevs=remap",
+		"-device", "virtio-9p-pci,fsdev=root,mount_tag=root",
+		// cache=unsafe: QEMU's writes reach the host page cache, so a power
+		// cut (QEMU killed) loses only what the guest had not written out.
+		"-drive", fmt.Sprintf("file=%s,if=none,id=disk,format=%s,cache=unsafe,discard=unmap", c.Disk.Path, c.Disk.Format),
+		"-device", "virtio-blk-pci,drive=disk",
+		"-device", "virtio-rng-pci",
+	)
+	return append(a, c.QEMUOpts...)
+}
+
+// entropy returns fresh random bytes for the guest's pool.
+func entropy() []byte {
+	b := make([]byte, 64)
+	rand.Read(b)
+	return b
+}

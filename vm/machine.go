@@ -1,0 +1,464 @@
+// Package vm runs one QEMU guest from the host side: its command line, its
+// sockets, its boot, and the agent connection that drives it. Subpackages
+// hold the pieces: kernel (discovery and vmlinux), initramfs, disk, accel,
+// qmp, wire (the host–guest protocol) and agent (the guest side).
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vmtest/vmtest/vm/disk"
+	"github.com/vmtest/vmtest/vm/wire"
+)
+
+// Config describes one machine.
+type Config struct {
+	Name   string // the guest's host name
+	Memory int    // MiB; 0 means 512
+	CPUs   int    // 0 means 1
+	Disk   disk.Image
+	// Dir is the machine's private directory (mode 0700, see RunDir) for
+	// its sockets.
+	Dir string
+	// Console receives everything the guest prints on its serial console.
+	Console io.Writer
+	// Files are written into the guest's root before anything runs.
+	Files        []wire.File
+	KernelParams []string
+	QEMUOpts     []string
+	// BootTimeout bounds the boot up to a configured agent; 0 means
+	// DefaultBootTimeout.
+	BootTimeout time.Duration
+}
+
+// DefaultBootTimeout is generous because a loaded machine under software
+// emulation boots many times slower than an idle one with KVM.
+const DefaultBootTimeout = 120 * time.Second
+
+// shutdownTimeout bounds a clean power off before QEMU is killed.
+const shutdownTimeout = 30 * time.Second
+
+// Machine is one running (or stopped) guest. Its methods are safe for
+// concurrent use. Close must be called to release it; it kills QEMU if it
+// still runs.
+type Machine struct {
+	art *Artifacts
+	cfg Config
+
+	mu   sync.Mutex
+	inst *instance // the current QEMU process; nil when stopped
+	con  *console
+}
+
+// instance is one QEMU process and its connections.
+type instance struct {
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when QEMU has exited and been waited for
+	err    error         // QEMU's exit error, valid after exited
+	stderr *tailBuffer
+	agent  *wire.Client
+	qmp    net.Conn
+	conns  []net.Conn
+	wg     sync.WaitGroup // console copier
+}
+
+// Start boots a machine and returns when its agent has switched into the
+// machine's root and is ready for requests. It fails, with the console tail
+// in the error, when QEMU exits, the guest does not answer within the boot
+// timeout, or ctx is done; nothing is left running then.
+func Start(ctx context.Context, art *Artifacts, cfg Config) (*Machine, error) {
+	if cfg.Memory == 0 {
+		cfg.Memory = 512
+	}
+	if cfg.CPUs == 0 {
+		cfg.CPUs = 1
+	}
+	if cfg.BootTimeout == 0 {
+		cfg.BootTimeout = DefaultBootTimeout
+	}
+	m := &Machine{art: art, cfg: cfg, con: newConsole(cfg.Console)}
+	if err := m.boot(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Name returns the machine's name.
+func (m *Machine) Name() string { return m.cfg.Name }
+
+// ConsoleTail returns up to n of the last lines of the serial console.
+func (m *Machine) ConsoleTail(n int) []string { return m.con.Tail(n) }
+
+// BootError says why a machine did not come up.
+type BootError struct {
+	Machine string
+	Reason  string
+	Stderr  string   // what QEMU printed
+	Console []string // the last console lines
+}
+
+func (e *BootError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "machine %s: %s", e.Machine, e.Reason)
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		fmt.Fprintf(&b, "\nqemu: %s", s)
+	}
+	if len(e.Console) > 0 {
+		fmt.Fprintf(&b, "\nlast console lines:\n  %s", strings.Join(e.Console, "\n  "))
+	}
+	return b.String()
+}
+
+func (m *Machine) bootError(inst *instance, format string, args ...any) error {
+	return &BootError{Machine: m.cfg.Name, Reason: fmt.Sprintf(format, args...), Stderr: inst.stderr.String(), Console: m.con.Tail(20)}
+}
+
+func (m *Machine) boot(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.inst != nil {
+		return fmt.Errorf("machine %s is already running", m.cfg.Name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.BootTimeout)
+	defer cancel()
+
+	socks := map[string]string{}
+	lns := map[string]*net.UnixListener{}
+	closeAll := func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}
+	defer closeAll()
+	for _, name := range []string{"console", "qmp", "agent"} {
+		p := filepath.Join(m.cfg.Dir, name+".sock")
+		if len(p) >= 108 {
+			return fmt.Errorf("machine %s: socket path %s is longer than a unix socket allows (107 bytes); use a shorter TMPDIR", m.cfg.Name, p)
+		}
+		os.Remove(p)
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: p, Net: "unix"})
+		if err != nil {
+			return fmt.Errorf("machine %s: %v", m.cfg.Name, err)
+		}
+		socks[name], lns[name] = p, l
+	}
+
+	inst := &instance{exited: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10}}
+	inst.cmd = exec.Command(m.art.QEMU, m.qemuArgs(socks)...)
+	inst.cmd.Stderr = inst.stderr
+	inst.cmd.Stdout = inst.stderr
+	inst.cmd.SysProcAttr = &syscall.SysProcAttr{
+		// QEMU dies with vmtest, even on SIGKILL; and a Ctrl-C at the
+		// terminal reaches vmtest only, which stops machines in order.
+		Pdeathsig: syscall.SIGKILL,
+		Setpgid:   true,
+	}
+	started := make(chan error, 1)
+	go func() {
+		// The parent-death signal fires when the forking *thread* exits, so
+		// the thread that starts QEMU stays locked to this goroutine, which
+		// lives until QEMU has exited.
+		runtime.LockOSThread()
+		if err := inst.cmd.Start(); err != nil {
+			started <- err
+			close(inst.exited)
+			return
+		}
+		started <- nil
+		inst.err = inst.cmd.Wait()
+		close(inst.exited)
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("machine %s: starting %s: %v", m.cfg.Name, m.art.QEMU, err)
+	}
+	fail := func(err error) error {
+		inst.kill()
+		inst.close()
+		return err
+	}
+
+	conns := map[string]net.Conn{}
+	for _, name := range []string{"console", "qmp", "agent"} {
+		c, err := accept(ctx, lns[name], inst.exited)
+		if err != nil {
+			if isExited(inst.exited) {
+				return fail(m.bootError(inst, "qemu exited before connecting its %s socket (%v)", name, inst.err))
+			}
+			return fail(m.bootError(inst, "waiting for qemu to connect its %s socket: %v", name, err))
+		}
+		conns[name] = c
+		inst.conns = append(inst.conns, c)
+	}
+	inst.qmp = conns["qmp"]
+	inst.wg.Add(1)
+	go func() {
+		defer inst.wg.Done()
+		io.Copy(m.con, conns["console"])
+	}()
+	hello := make(chan wire.Event, 1)
+	inst.agent = wire.NewClient(conns["agent"], func(ev wire.Event) {
+		if ev.Name == "hello" {
+			select {
+			case hello <- ev:
+			default:
+			}
+		}
+	})
+
+	select {
+	case ev := <-hello:
+		if ev.Version != wire.ProtocolVersion {
+			return fail(m.bootError(inst, "the guest agent speaks protocol %q, this vmtest speaks %q: rebuild so both are the same binary", ev.Version, wire.ProtocolVersion))
+		}
+	case <-inst.exited:
+		return fail(m.bootError(inst, "%s during boot", m.stopReason(inst)))
+	case <-ctx.Done():
+		return fail(m.bootError(inst, "the guest agent did not say hello within %s", m.cfg.BootTimeout))
+	}
+
+	req := wire.Request{
+		Op:       wire.OpConfigure,
+		TimeNS:   time.Now().UnixNano(),
+		Hostname: m.cfg.Name,
+		RootTag:  "root",
+		Disk:     "vda",
+		Files:    m.cfg.Files,
+		Entropy:  entropy(),
+	}
+	res, err := inst.agent.Call(ctx, req, nil, nil, nil)
+	if err == nil && res.Error != "" {
+		err = errors.New(res.Error)
+	}
+	if err != nil {
+		if isExited(inst.exited) {
+			return fail(m.bootError(inst, "%s while the agent set up the root", m.stopReason(inst)))
+		}
+		return fail(m.bootError(inst, "setting up the root: %v", err))
+	}
+	m.inst = inst
+	return nil
+}
+
+// accept waits for one connection on l, giving up when QEMU exits or ctx
+// is done.
+func accept(ctx context.Context, l *net.UnixListener, exited <-chan struct{}) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := l.Accept()
+		ch <- result{c, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.c, r.err
+	case <-exited:
+	case <-ctx.Done():
+	}
+	l.Close() // unblocks Accept
+	if r := <-ch; r.err == nil {
+		r.c.Close()
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, errors.New("qemu exited")
+}
+
+func isExited(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// stopReason says why an exited QEMU stopped: a guest kernel panic (found
+// on the console), a power off or reset by the guest (QEMU exits 0 under
+// -no-reboot), or QEMU's own failure.
+func (m *Machine) stopReason(inst *instance) string {
+	if p := m.con.Panic(); p != "" {
+		return "the guest kernel panicked (" + p + ")"
+	}
+	if inst.err == nil {
+		return "the guest powered off or reset"
+	}
+	return "qemu exited (" + inst.err.Error() + ")"
+}
+
+// kill stops QEMU at once (a power cut) and waits for it.
+func (inst *instance) kill() {
+	if inst.cmd.Process != nil && !isExited(inst.exited) {
+		inst.cmd.Process.Kill()
+	}
+	<-inst.exited
+}
+
+// close releases the connections after QEMU has exited and waits for the
+// goroutines reading them.
+func (inst *instance) close() {
+	if inst.agent != nil {
+		inst.agent.Close()
+	}
+	for _, c := range inst.conns {
+		c.Close()
+	}
+	inst.wg.Wait()
+}
+
+// current returns the running instance or an error naming the machine.
+func (m *Machine) current() (*instance, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.inst == nil {
+		return nil, fmt.Errorf("machine %s is not running", m.cfg.Name)
+	}
+	return m.inst, nil
+}
+
+// Running reports whether QEMU runs.
+func (m *Machine) Running() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.inst != nil && !isExited(m.inst.exited)
+}
+
+// Call sends one request to the agent and waits for its result (see
+// wire.Client.Call). If the machine stops meanwhile, the error says so with
+// the console tail.
+func (m *Machine) Call(ctx context.Context, req wire.Request, stdin io.Reader, stdout, stderr io.Writer) (wire.Result, error) {
+	inst, err := m.current()
+	if err != nil {
+		return wire.Result{}, err
+	}
+	res, err := inst.agent.Call(ctx, req, stdin, stdout, stderr)
+	if errors.Is(err, wire.ErrClosed) {
+		select {
+		case <-inst.exited:
+		case <-time.After(time.Second):
+		}
+		return res, m.bootError(inst, "%s during %s", m.stopReason(inst), req.Op)
+	}
+	return res, err
+}
+
+// Shutdown powers the machine off cleanly: the agent stops all processes
+// and syncs the disk. If the guest does not power off within 30 s, or ctx
+// ends first, QEMU is killed.
+func (m *Machine) Shutdown(ctx context.Context) error {
+	return m.powerCycle(ctx, wire.OpPoweroff)
+}
+
+// Reboot restarts the machine: a clean power off, then a new boot with the
+// same disk.
+func (m *Machine) Reboot(ctx context.Context) error {
+	if err := m.powerCycle(ctx, wire.OpReboot); err != nil {
+		return err
+	}
+	return m.boot(ctx)
+}
+
+func (m *Machine) powerCycle(ctx context.Context, op string) error {
+	inst, err := m.current()
+	if err != nil {
+		return err
+	}
+	_, callErr := inst.agent.Call(ctx, wire.Request{Op: op}, nil, nil, nil)
+	t := time.NewTimer(shutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-inst.exited:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	m.stop(inst)
+	if callErr != nil && !errors.Is(callErr, wire.ErrClosed) {
+		return fmt.Errorf("machine %s: %s: %v", m.cfg.Name, op, callErr)
+	}
+	return nil
+}
+
+// Crash cuts the power: QEMU is killed at once. What the guest had synced
+// to its disk survives; what was only in its page cache does not.
+func (m *Machine) Crash() {
+	m.mu.Lock()
+	inst := m.inst
+	m.mu.Unlock()
+	if inst != nil {
+		m.stop(inst)
+	}
+}
+
+// Wait blocks until the machine stops on its own (its QEMU exits) or ctx
+// is done.
+func (m *Machine) Wait(ctx context.Context) error {
+	inst, err := m.current()
+	if err != nil {
+		return nil
+	}
+	select {
+	case <-inst.exited:
+		m.stop(inst)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Boot starts a stopped machine again with the same disk.
+func (m *Machine) Boot(ctx context.Context) error { return m.boot(ctx) }
+
+func (m *Machine) stop(inst *instance) {
+	inst.kill()
+	inst.close()
+	m.mu.Lock()
+	if m.inst == inst {
+		m.inst = nil
+	}
+	m.mu.Unlock()
+}
+
+// Close kills QEMU if it still runs and releases everything the machine
+// holds except its disk. It is safe to call more than once.
+func (m *Machine) Close() error {
+	m.Crash()
+	return nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
