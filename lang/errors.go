@@ -243,23 +243,30 @@ func Suggest(name string, candidates []string) string {
 	return best
 }
 
-// levenshtein returns the edit distance between x and y.
+// levenshtein returns the edit distance between x and y, counting a
+// transposition of adjacent runes as one edit.
 func levenshtein(x, y []rune) int {
+	// Three rows of the optimal-string-alignment table: a swap of two
+	// adjacent letters ("exce" for "exec") counts as one edit, as typos do.
+	prev2 := make([]int, len(y)+1)
+	prev := make([]int, len(y)+1)
 	row := make([]int, len(y)+1)
-	for j := range row {
-		row[j] = j
+	for j := range prev {
+		prev[j] = j
 	}
 	for i := 1; i <= len(x); i++ {
-		prev := row[0] // row[i-1][j-1]
 		row[0] = i
 		for j := 1; j <= len(y); j++ {
-			sub := prev
-			if x[i-1] != y[j-1] {
-				sub++
+			cost := 1
+			if x[i-1] == y[j-1] {
+				cost = 0
 			}
-			prev = row[j]
-			row[j] = min(sub, row[j]+1, row[j-1]+1)
+			row[j] = min(prev[j-1]+cost, prev[j]+1, row[j-1]+1)
+			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
+				row[j] = min(row[j], prev2[j-2]+1)
+			}
 		}
+		prev2, prev, row = prev, row, prev2
 	}
-	return row[len(y)]
+	return prev[len(y)]
 }

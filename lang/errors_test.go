@@ -20,6 +20,7 @@ func TestSuggest(t *testing.T) {
 		{"wait_for_jbo", "wait_for_job"},
 		{"wait_until_succeed", "wait_until_succeeds"},
 		{"strat", "start"},
+		{"exectue", "execute"}, // a transposition is one edit
 		{"xyz", ""},
 		{"", ""},
 		{"screenshot", ""},

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/vmtest/vmtest/vm"
+	"github.com/vmtest/vmtest/vm/accel"
+	"github.com/vmtest/vmtest/vm/cache"
+	"github.com/vmtest/vmtest/vm/disk"
+	"github.com/vmtest/vmtest/vm/initramfs"
+	"github.com/vmtest/vmtest/vm/kernel"
+)
+
+// cmdDoctor reports what vmtest needs on this host, one line each, and
+// ends with the command that installs whatever is missing.
+func cmdDoctor(args []string) int {
+	fs := flag.NewFlagSet("vmtest doctor", flag.ContinueOnError)
+	var bf bootFlags
+	bf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	ctx, stop := interruptible()
+	defer stop()
+
+	var missing []string // Debian packages to install
+	problems := 0
+	report := func(what, value string, err error) {
+		if err != nil {
+			problems++
+			fmt.Printf("%-12s MISSING  %v\n", what, err)
+			return
+		}
+		fmt.Printf("%-12s ok       %s\n", what, value)
+	}
+
+	qemu, err := vm.FindQEMU("")
+	if err == nil {
+		out, verr := exec.Command(qemu, "--version").Output()
+		first, _, _ := strings.Cut(string(out), "\n")
+		report("qemu", qemu+": "+first, verr)
+	} else {
+		report("qemu", "", err)
+		missing = append(missing, "qemu-system-x86")
+	}
+	if _, err := os.Stat(vm.DefaultFirmware); err == nil {
+		report("firmware", vm.DefaultFirmware+" (qboot)", nil)
+	} else {
+		fmt.Printf("%-12s note     %s absent: booting with SeaBIOS, slower (apt-get install qemu-system-data)\n", "firmware", vm.DefaultFirmware)
+	}
+
+	dir, err := cache.Dir()
+	report("cache", dir, err)
+
+	k, err := kernel.Find(bf.kernel)
+	if err != nil {
+		report("kernel", "", err)
+		missing = append(missing, "linux-image-amd64")
+	} else {
+		report("kernel", fmt.Sprintf("%s (release %s)", k.Path, k.Release), nil)
+		report("modules", k.ModulesDir, nil)
+		if _, err := initramfs.Resolve(k.ModulesDir, initramfs.DefaultModules()); err != nil {
+			report("guest mods", "", err)
+		} else {
+			report("guest mods", strings.Join(initramfs.DefaultModules(), " "), nil)
+		}
+		if dir != "" {
+			p, err := kernel.VMLinux(k, dir)
+			report("vmlinux", p+" (PVH)", err)
+		}
+	}
+	for _, t := range []struct{ name, pkg string }{{"mke2fs", "e2fsprogs"}, {"qemu-img", "qemu-utils"}} {
+		p, err := disk.Tool(t.name, t.pkg)
+		if err != nil {
+			report(t.name, "", err)
+			missing = append(missing, t.pkg)
+		} else {
+			report(t.name, p, nil)
+		}
+	}
+	if qemu != "" && dir != "" {
+		v, err := accel.Prober{QEMU: qemu, CacheDir: dir, Timeout: vm.ProbeTimeout}.Choose(ctx, bf.accel)
+		cached := ""
+		if v.Cached {
+			cached = ", cached verdict"
+		}
+		report("accel", fmt.Sprintf("%s: %s%s", v.Accel, v.Reason, cached), err)
+	}
+	if len(missing) > 0 {
+		fmt.Printf("\nto install what is missing, run:\n  sudo apt-get install -y %s\n", strings.Join(missing, " "))
+	}
+	if problems > 0 {
+		return exitFailure
+	}
+	return 0
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vmtest/vmtest/lang"
+	"github.com/vmtest/vmtest/vm"
+	"github.com/vmtest/vmtest/vm/disk"
+	"github.com/vmtest/vmtest/vm/wire"
+)
+
+// bootFlags are the flags of every verb that boots machines.
+type bootFlags struct {
+	kernel  string
+	accel   string
+	verbose bool
+}
+
+func (b *bootFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&b.kernel, "kernel", "", "kernel bzImage to boot (default $VMTEST_KERNEL, else the newest /boot/vmlinuz-* with modules)")
+	fs.StringVar(&b.accel, "accel", "auto", "accelerator: kvm, tcg or auto (probe KVM, fall back to TCG)")
+	fs.BoolVar(&b.verbose, "v", false, "show the machines' consoles live")
+}
+
+func (b *bootFlags) options() vm.Options {
+	return vm.Options{Kernel: b.kernel, Accel: b.accel}
+}
+
+// interruptible returns a context cancelled by SIGINT or SIGTERM.
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func cmdExec(args []string) int {
+	fs := flag.NewFlagSet("vmtest exec", flag.ContinueOnError)
+	var bf bootFlags
+	bf.register(fs)
+	memory := fs.Int("memory", 512, "guest memory in MiB")
+	cpus := fs.Int("cpus", 1, "guest CPUs")
+	timeout := fs.Duration("timeout", 0, "kill the command after this long (e.g. 30s); exit status 124")
+	keep := fs.Bool("keep-state", false, "keep the machine's disk as ./NAME.qcow2 and reuse it next time")
+	name := fs.String("name", "vm", "the machine's host name (and its disk's name with --keep-state)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	argv := fs.Args()
+	if len(argv) == 0 {
+		fmt.Fprintln(os.Stderr, "vmtest exec: no command given; try: vmtest exec -- uname -a")
+		return exitUsage
+	}
+	if *memory < 64 {
+		fmt.Fprintf(os.Stderr, "vmtest exec: --memory %d is too small: a guest needs at least 64 MiB\n", *memory)
+		return exitUsage
+	}
+	if err := vm.CheckHostname(*name); err != nil {
+		fmt.Fprintf(os.Stderr, "vmtest exec: --name: %v\n", err)
+		return exitUsage
+	}
+
+	ctx, stop := interruptible()
+	defer stop()
+	code, err := execOnce(ctx, bf, execConfig{name: *name, memory: *memory, cpus: *cpus, keep: *keep, timeout: *timeout, argv: argv})
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "vmtest exec: interrupted; machine stopped")
+			return exitInterrupted
+		}
+		fmt.Fprintf(os.Stderr, "vmtest exec: %v\n", err)
+	}
+	return code
+}
+
+type execConfig struct {
+	name         string
+	memory, cpus int
+	keep         bool
+	timeout      time.Duration
+	argv         []string
+}
+
+// execOnce boots the machine, runs the command and stops the machine. It
+// returns the exit status vmtest should end with.
+func execOnce(ctx context.Context, bf bootFlags, c execConfig) (int, error) {
+	art, err := vm.Prepare(ctx, bf.options())
+	if err != nil {
+		return exitVMFailure, err
+	}
+	rd, err := vm.NewRunDir()
+	if err != nil {
+		return exitVMFailure, err
+	}
+	defer rd.Remove()
+	dir, err := rd.Machine(0)
+	if err != nil {
+		return exitVMFailure, err
+	}
+	var img disk.Image
+	if c.keep {
+		img, err = disk.Keep(c.name+".qcow2", dir, disk.DefaultSize)
+	} else {
+		img, err = disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize)
+	}
+	if err != nil {
+		return exitVMFailure, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "console.log"))
+	if err != nil {
+		return exitVMFailure, err
+	}
+	defer logFile.Close()
+	var consoleOut io.Writer = logFile
+	if bf.verbose {
+		consoleOut = io.MultiWriter(logFile, newPrefixWriter(os.Stderr, c.name+" | "))
+	}
+	m, err := vm.Start(ctx, art, vm.Config{
+		Name: c.name, Memory: c.memory, CPUs: c.cpus, Disk: img, Dir: dir, Console: consoleOut,
+	})
+	if err != nil {
+		return exitVMFailure, err
+	}
+	defer m.Close()
+
+	req := wire.Request{Op: wire.OpExec, Argv: c.argv, TimeoutMS: c.timeout.Milliseconds()}
+	var stdin io.Reader
+	if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
+		stdin = os.Stdin // a pipe or file: forward it; a terminal is not read
+	}
+	res, err := m.Call(ctx, req, stdin, os.Stdout, os.Stderr)
+	if err != nil {
+		return exitVMFailure, err
+	}
+	if c.keep {
+		// A clean power off syncs the disk that is kept.
+		if err := m.Shutdown(ctx); err != nil {
+			return exitVMFailure, err
+		}
+	}
+	switch {
+	case res.Error != "":
+		code := exitCannotExec
+		if strings.Contains(res.Error, "not found") || strings.Contains(res.Error, "no such file") {
+			code = exitNotFound
+		}
+		return code, errors.New(res.Error)
+	case res.TimedOut:
+		return exitTimeout, fmt.Errorf("%s timed out after %s and was killed", c.argv[0], c.timeout)
+	}
+	return res.Exit, nil
+}
+
+func suggest(name string, candidates []string) string {
+	if s := lang.Suggest(name, candidates); s != "" {
+		return fmt.Sprintf(" (did you mean %s?)", s)
+	}
+	return ""
+}

@@ -1,0 +1,77 @@
+// Command vmtest runs system tests in QEMU guests that share the host's
+// files. The same static binary is the guest agent: started as PID 1 inside
+// a machine, it becomes the agent (package vm/agent).
+//
+// Usage:
+//
+//	vmtest exec [flags] [--] CMD [ARG...]   run CMD in a throwaway machine
+//	vmtest doctor [flags]                    check QEMU, kernel, accelerator
+//	vmtest version
+//
+// See SPEC.md for every verb and flag.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/vmtest/vmtest/vm/agent"
+)
+
+// version is the vmtest release; set with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// Exit statuses of vmtest's own failures, apart from a guest command's
+// status, which exec passes through. They follow timeout(1) and env(1).
+const (
+	exitFailure     = 1   // a verb failed (doctor found problems, a test failed)
+	exitUsage       = 2   // bad flags or arguments
+	exitTimeout     = 124 // the command hit --timeout
+	exitVMFailure   = 125 // vmtest could not boot or reach the machine
+	exitCannotExec  = 126 // the command exists but could not be run
+	exitNotFound    = 127 // the command does not exist in the guest
+	exitInterrupted = 130 // Ctrl-C
+)
+
+func main() {
+	if os.Getpid() == 1 {
+		agent.Main(version) // never returns
+	}
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		usage()
+		return exitUsage
+	}
+	switch args[0] {
+	case "exec":
+		return cmdExec(args[1:])
+	case "doctor":
+		return cmdDoctor(args[1:])
+	case "version", "--version":
+		fmt.Println("vmtest", version)
+		return 0
+	case "help", "-h", "--help":
+		usage()
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "vmtest: unknown command %q%s\n", args[0], suggest(args[0], verbs))
+	usage()
+	return exitUsage
+}
+
+var verbs = []string{"exec", "doctor", "version", "help"}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage:
+  vmtest exec [--memory MIB] [--cpus N] [--timeout DURATION] [--keep-state] [-v] [--] CMD [ARG...]
+        boot one throwaway machine, run CMD in it, exit with its status
+  vmtest doctor
+        report QEMU, kernel, modules, accelerator and cache; say how to install what is missing
+  vmtest version
+
+common flags: --kernel PATH (or VMTEST_KERNEL), --accel kvm|tcg|auto
+`)
+}
