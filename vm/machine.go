@@ -35,12 +35,24 @@ type Config struct {
 	// Console receives everything the guest prints on its serial console.
 	Console io.Writer
 	// Files are written into the guest's root before anything runs.
-	Files        []wire.File
+	Files []wire.File
+	// NICs are the machine's network interfaces on the virtual switch, in
+	// order (eth0, eth1, ...).
+	NICs         []NIC
 	KernelParams []string
 	QEMUOpts     []string
 	// BootTimeout bounds the boot up to a configured agent; 0 means
 	// DefaultBootTimeout.
 	BootTimeout time.Duration
+}
+
+// NIC is one network interface of a machine, plugged into a switch port.
+type NIC struct {
+	MAC string // "52:54:00:xx:xx:xx"
+	// Socket is the unix socket of the switch port; the switch listens and
+	// QEMU connects (-netdev stream), again after every reboot.
+	Socket string
+	Addrs  []string // CIDR addresses the agent assigns, e.g. "192.168.1.2/24"
 }
 
 // DefaultBootTimeout is generous because a loaded machine under software

@@ -69,6 +69,15 @@ type Request struct {
 	Files []File `json:"files,omitempty"`
 	// Entropy seeds the guest's random pool.
 	Entropy []byte `json:"entropy,omitempty"`
+	// Interfaces are configured (up, with addresses) after the switch into
+	// the new root; the loopback interface is always brought up.
+	Interfaces []Interface `json:"interfaces,omitempty"`
+}
+
+// Interface is a network interface the agent configures, found by its MAC.
+type Interface struct {
+	MAC   string   `json:"mac"`
+	Addrs []string `json:"addrs"` // CIDR, IPv4 or IPv6
 }
 
 // File is a file the host asks the agent to create at configure time.
