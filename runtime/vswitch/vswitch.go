@@ -1,0 +1,459 @@
+// Package vswitch is the virtual Ethernet switch that connects the machines
+// of one run. It lives in the vmtest process: every QEMU NIC is a client of
+// one unix socket of the switch (QEMU's "-netdev stream,server=off"), over
+// which Ethernet frames travel, each prefixed by its length as 4 bytes, big
+// endian. The switch is the listener because QEMU's stream server accepts
+// one peer at a time, and because a rebooted machine's new QEMU process must
+// find its port again.
+//
+// A Switch is a learning switch per vlan: it learns which port each source
+// MAC lives behind, sends unicast frames to the learned port and floods the
+// others (and every broadcast and multicast frame) to all other ports of the
+// same vlan. Frames never cross vlans.
+//
+// # Flow of a frame
+//
+// Each connected port has one reader goroutine and one writer goroutine.
+// The reader takes a frame from the guest and decides, under no lock that a
+// writer holds, which ports receive it:
+//
+//	read → ingress policy (Block) → learn source → choose destinations
+//	     → per destination: link policy (Block) → egress queue of the destination
+//
+// An egress queue is bounded and never blocks the sender: a frame that does
+// not fit is dropped and counted, as a real switch does. It keeps one small
+// FIFO per source port and the writer takes frames from them in turn, so a
+// guest that floods the network fills only its own share of everyone's
+// queue and cannot starve the other senders or grow memory without bound.
+//
+// Faults (partitions between port pairs, latency, loss, rate limits per
+// link) belong in the link policy, where a frame from one port to another
+// is admitted, delayed or dropped (see Switch.admit); a packet capture per
+// vlan belongs after the ingress policy, where every frame a vlan carries
+// passes exactly once (see Switch.forward).
+package vswitch
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var _ io.Closer = (*Switch)(nil)
+
+// Queue bounds, per (source, destination) pair of ports: whichever is
+// reached first makes the switch drop further frames from that source to
+// that destination until the destination's writer has caught up. 256 full
+// size frames are about 380 KiB, more than a TCP window between two guests
+// under software emulation needs.
+const (
+	queueFrames = 256
+	queueBytes  = 512 << 10
+)
+
+// maxFrame is the largest frame accepted from a client. QEMU never sends
+// more than its NET_BUFSIZE (68 KiB); a larger length means the stream is
+// out of step, and the connection is dropped.
+const maxFrame = 128 << 10
+
+// minFrame is the Ethernet header: destination, source, EtherType.
+const minFrame = 14
+
+// maxSocketPath is the longest path a unix socket address can hold.
+const maxSocketPath = 107
+
+// Switch is one run's virtual switch. Its methods are safe for concurrent
+// use. New returns a switch with no ports; Attach adds them; Close stops it.
+type Switch struct {
+	dir string
+
+	mu      sync.Mutex
+	closed  bool
+	ports   []*port // in the order of Attach
+	vlans   map[int]*vlan
+	blocked map[string]bool // machine name → blocked; also for ports attached later
+
+	wg sync.WaitGroup // one accept loop per port
+}
+
+// vlan is one broadcast domain: its ports and the MACs learned on them.
+type vlan struct {
+	id    int
+	mu    sync.RWMutex
+	ports []*port
+	fdb   map[mac]*port // forwarding database: source MAC → port it came from
+}
+
+type mac [6]byte
+
+func (m mac) String() string { return net.HardwareAddr(m[:]).String() }
+
+// New returns a switch whose sockets live in dir, which must exist and be
+// private to this user (mode 0700, such as a vm.RunDir): whoever can
+// connect to a socket is a machine on the network.
+func New(dir string) *Switch {
+	return &Switch{dir: dir, vlans: map[int]*vlan{}, blocked: map[string]bool{}}
+}
+
+// Attach adds a port for one NIC of the machine called name (the name
+// Block and Stats use; a machine on several vlans has a port on each) to
+// vlan and returns the path of the unix socket QEMU connects to:
+//
+//	-netdev stream,id=n0,server=off,addr.type=unix,addr.path=SOCKET
+//
+// The switch accepts on the socket until Close: when the machine reboots,
+// its new QEMU process connects again, and a new connection replaces the
+// old one of the same port (frames still queued for the old one are
+// discarded). Attach fails if the socket cannot be made or the switch is
+// closed.
+func (s *Switch) Attach(vlanID int, name string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return "", fmt.Errorf("attaching %s to vlan %d: the switch is closed", name, vlanID)
+	}
+	path := filepath.Join(s.dir, fmt.Sprintf("v%d-%d.sock", vlanID, len(s.ports)))
+	if len(path) > maxSocketPath {
+		return "", fmt.Errorf("attaching %s to vlan %d: socket path %s is %d bytes, a unix socket allows %d; use a shorter TMPDIR", name, vlanID, path, len(path), maxSocketPath)
+	}
+	os.Remove(path) // left by a process that is gone: the directory is ours
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return "", fmt.Errorf("attaching %s to vlan %d: %v", name, vlanID, err)
+	}
+	v := s.vlans[vlanID]
+	if v == nil {
+		v = &vlan{id: vlanID, fdb: map[mac]*port{}}
+		s.vlans[vlanID] = v
+	}
+	p := &port{sw: s, vlan: v, name: name, socket: path, ln: ln}
+	p.blocked.Store(s.blocked[name])
+	s.ports = append(s.ports, p)
+	v.mu.Lock()
+	v.ports = append(v.ports, p)
+	v.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		p.acceptLoop()
+	}()
+	return path, nil
+}
+
+// Block cuts (blocked true) or restores (false) every port of the machine
+// called name, including ports attached later: a blocked machine's frames
+// are dropped on entry and no frame reaches it, as if its cables were
+// pulled. Its QEMU stays connected. Blocking a name with no ports is not an
+// error.
+func (s *Switch) Block(name string, blocked bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if blocked {
+		s.blocked[name] = true
+	} else {
+		delete(s.blocked, name)
+	}
+	for _, p := range s.ports {
+		if p.name == name {
+			p.blocked.Store(blocked)
+		}
+	}
+}
+
+// PortStats are the counters of one port since it was attached, across
+// reconnections. "In" is from the machine into the switch, "Out" from the
+// switch to the machine.
+type PortStats struct {
+	Name      string // the machine
+	VLAN      int
+	Socket    string
+	Connected bool // a QEMU is connected now
+	Connects  int  // connections accepted so far
+	Blocked   bool
+
+	InFrames, InBytes   uint64
+	OutFrames, OutBytes uint64 // written to the machine's socket
+	// Drops counts frames meant for this port that were thrown away: its
+	// queue was full, or no QEMU was connected.
+	Drops uint64
+	// Filtered counts frames from or to this port that the policy
+	// discarded (Block); Malformed frames shorter than an Ethernet header.
+	Filtered  uint64
+	Malformed uint64
+}
+
+// Stats returns the counters of every port, in the order of Attach. The
+// counters of one port are read one at a time, so they may be mutually
+// inconsistent by the frames in flight.
+func (s *Switch) Stats() []PortStats {
+	s.mu.Lock()
+	ports := append([]*port(nil), s.ports...)
+	s.mu.Unlock()
+	out := make([]PortStats, len(ports))
+	for i, p := range ports {
+		out[i] = PortStats{
+			Name: p.name, VLAN: p.vlan.id, Socket: p.socket,
+			Connected: p.current() != nil,
+			Connects:  int(p.connects.Load()),
+			Blocked:   p.blocked.Load(),
+			InFrames:  p.inFrames.Load(), InBytes: p.inBytes.Load(),
+			OutFrames: p.outFrames.Load(), OutBytes: p.outBytes.Load(),
+			Drops: p.drops.Load(), Filtered: p.filtered.Load(), Malformed: p.malformed.Load(),
+		}
+	}
+	return out
+}
+
+// Close stops the switch: it closes every listener and connection, waits
+// for every goroutine of the switch to end and removes the sockets. QEMU
+// processes still connected see their stream end. Close is safe to call
+// more than once; later calls return at once.
+func (s *Switch) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	ports := s.ports
+	s.mu.Unlock()
+	for _, p := range ports {
+		p.ln.Close() // ends the accept loop, which closes its connection
+	}
+	s.wg.Wait()
+	for _, p := range ports {
+		os.Remove(p.socket)
+	}
+	return nil
+}
+
+// forward passes one frame that arrived on port from to the ports that
+// should receive it. It runs on from's reader goroutine and never blocks
+// on another port.
+func (s *Switch) forward(from *port, frame []byte) {
+	if !s.admit(from, nil) {
+		from.filtered.Add(1)
+		return
+	}
+	// A capture of the vlan (pcap) would record the frame here.
+	var dst, src mac
+	copy(dst[:], frame[0:6])
+	copy(src[:], frame[6:12])
+	v := from.vlan
+	v.learn(src, from)
+
+	if dst[0]&1 == 0 { // unicast
+		v.mu.RLock()
+		to := v.fdb[dst]
+		v.mu.RUnlock()
+		if to != nil {
+			if to != from {
+				s.deliver(from, to, frame)
+			}
+			return
+		}
+	}
+	v.mu.RLock()
+	ports := v.ports
+	v.mu.RUnlock()
+	for _, to := range ports {
+		if to != from {
+			s.deliver(from, to, frame)
+		}
+	}
+}
+
+// deliver queues frame for port to, if the link from → to lets it pass.
+func (s *Switch) deliver(from, to *port, frame []byte) {
+	if !s.admit(from, to) {
+		to.filtered.Add(1)
+		return
+	}
+	c := to.current()
+	if c == nil || !c.q.push(from, frame) {
+		to.drops.Add(1)
+	}
+}
+
+// admit is the switch's policy: whether a frame entering from port from
+// (to == nil) may enter at all, and whether it may then travel to port to.
+// Faults of a link — partitions, loss, and (by queueing the frame on a
+// timer instead of returning) latency and rate — are decided here.
+func (s *Switch) admit(from, to *port) bool {
+	if to == nil {
+		return !from.blocked.Load()
+	}
+	return !to.blocked.Load()
+}
+
+// learn records that src lives behind port p.
+func (v *vlan) learn(src mac, p *port) {
+	if src[0]&1 != 0 {
+		return // a multicast source is bogus; never learn it
+	}
+	v.mu.RLock()
+	known := v.fdb[src] == p
+	v.mu.RUnlock()
+	if known {
+		return
+	}
+	v.mu.Lock()
+	v.fdb[src] = p
+	v.mu.Unlock()
+}
+
+// port is one switch port: a listening socket and at most one connected
+// QEMU at a time.
+type port struct {
+	sw     *Switch
+	vlan   *vlan
+	name   string
+	socket string
+	ln     *net.UnixListener
+
+	blocked atomic.Bool
+	conn    atomic.Pointer[conn] // the connected QEMU, or nil
+
+	connects                               atomic.Int64
+	inFrames, inBytes, outFrames, outBytes atomic.Uint64
+	drops, filtered, malformed             atomic.Uint64
+}
+
+func (p *port) current() *conn { return p.conn.Load() }
+
+// acceptLoop accepts connections until the listener is closed, each
+// replacing the one before. It owns the connections' goroutines: it waits
+// for them before it serves the next connection and before it returns.
+func (p *port) acceptLoop() {
+	var cur *conn
+	defer func() {
+		if cur != nil {
+			p.conn.CompareAndSwap(cur, nil)
+			cur.stop()
+		}
+	}()
+	for {
+		uc, err := p.ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A transient failure (out of file descriptors): the listener
+			// is still good, so keep going rather than lose the port.
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if cur != nil {
+			p.conn.CompareAndSwap(cur, nil)
+			cur.stop()
+		}
+		cur = newConn(p, uc)
+		p.connects.Add(1)
+		p.conn.Store(cur)
+		cur.start()
+	}
+}
+
+// conn is one QEMU connection of a port: its reader and writer goroutines
+// and its egress queue.
+type conn struct {
+	p  *port
+	uc *net.UnixConn
+	q  *queue
+	wg sync.WaitGroup
+}
+
+func newConn(p *port, uc *net.UnixConn) *conn {
+	return &conn{p: p, uc: uc, q: newQueue()}
+}
+
+// start runs the reader and the writer; stop ends them.
+func (c *conn) start() {
+	c.wg.Add(2)
+	go func() {
+		defer c.wg.Done()
+		c.read()
+		// The peer has gone: let the writer end too. A later connection
+		// gets its own queue.
+		c.p.conn.CompareAndSwap(c, nil)
+		c.q.close()
+	}()
+	go func() {
+		defer c.wg.Done()
+		c.write()
+		c.uc.Close() // the reader sees the end too
+	}()
+}
+
+// stop closes the connection and waits for its goroutines. The port must
+// no longer hand it frames (p.conn no longer points to it).
+func (c *conn) stop() {
+	c.uc.Close()
+	c.q.close()
+	c.wg.Wait()
+}
+
+// read passes frames from QEMU to the switch until the stream ends or
+// is out of step.
+func (c *conn) read() {
+	r := bufio.NewReaderSize(c.uc, 64<<10)
+	var hdr [4]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if n > maxFrame {
+			return
+		}
+		// Each frame gets its own buffer: it may sit in several queues.
+		frame := make([]byte, n)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return
+		}
+		c.p.inFrames.Add(1)
+		c.p.inBytes.Add(uint64(n))
+		if n < minFrame {
+			c.p.malformed.Add(1)
+			continue
+		}
+		c.p.sw.forward(c.p, frame)
+	}
+}
+
+// write sends queued frames to QEMU, several per system call, until the
+// queue is closed or a write fails.
+func (c *conn) write() {
+	var batch [][]byte
+	var hdrs []byte
+	for {
+		batch = c.q.pop(batch[:0], 64)
+		if len(batch) == 0 {
+			return // closed
+		}
+		hdrs = hdrs[:0]
+		for _, f := range batch {
+			hdrs = binary.BigEndian.AppendUint32(hdrs, uint32(len(f)))
+		}
+		bufs := make(net.Buffers, 0, 2*len(batch))
+		var n int
+		for i, f := range batch {
+			bufs = append(bufs, hdrs[4*i:4*i+4], f)
+			n += len(f)
+		}
+		if _, err := bufs.WriteTo(c.uc); err != nil {
+			return
+		}
+		c.p.outFrames.Add(uint64(len(batch)))
+		c.p.outBytes.Add(uint64(n))
+		clear(batch) // let the frames go
+	}
+}

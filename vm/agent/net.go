@@ -1,0 +1,231 @@
+//go:build linux
+
+package agent
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmtest/vmtest/vm/wire"
+)
+
+// linkWait bounds the wait for a NIC to appear: virtio_net probes its
+// devices while the module loads, so it is normally there at once.
+const linkWait = 10 * time.Second
+
+// configureNetwork brings the loopback interface up and, for each of ifs,
+// finds the link with that MAC, gives it its addresses and brings it up. It
+// speaks rtnetlink itself: no ip(8), no process started. IPv6 addresses
+// skip duplicate address detection, so they are usable as soon as this
+// returns. The error names the interface and address that failed.
+func configureNetwork(ifs []wire.Interface) error {
+	nl, err := dialNetlink()
+	if err != nil {
+		return fmt.Errorf("configuring the network: %v", err)
+	}
+	defer nl.close()
+	lo, err := ifindex("lo")
+	if err != nil {
+		return fmt.Errorf("configuring the network: %v", err)
+	}
+	if err := nl.linkUp(lo); err != nil {
+		return fmt.Errorf("bringing up lo: %v", err)
+	}
+	for _, ifc := range ifs {
+		hw, err := net.ParseMAC(ifc.MAC)
+		if err != nil {
+			return fmt.Errorf("configuring the interface with MAC %q: %v", ifc.MAC, err)
+		}
+		name, err := findLink(hw, linkWait)
+		if err != nil {
+			return err
+		}
+		idx, err := ifindex(name)
+		if err != nil {
+			return fmt.Errorf("interface %s (%s): %v", name, hw, err)
+		}
+		// The link-local address the kernel makes when the link comes up
+		// skips detection too; nothing else on a test network claims it.
+		os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/accept_dad", []byte("0"), 0)
+		for _, a := range ifc.Addrs {
+			p, err := netip.ParsePrefix(a)
+			if err != nil {
+				return fmt.Errorf("interface %s (%s): address %q: want an address with its prefix length, such as 192.168.1.2/24 or 2001:db8:1::2/64", name, hw, a)
+			}
+			if err := nl.addAddr(idx, p); err != nil {
+				return fmt.Errorf("interface %s (%s): adding address %s: %v", name, hw, p, err)
+			}
+		}
+		if err := nl.linkUp(idx); err != nil {
+			return fmt.Errorf("interface %s (%s): bringing it up: %v", name, hw, err)
+		}
+	}
+	return nil
+}
+
+// findLink returns the name of the network interface whose MAC is hw,
+// waiting up to wait for it to appear.
+func findLink(hw net.HardwareAddr, wait time.Duration) (string, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		var seen []string
+		dirs, _ := filepath.Glob("/sys/class/net/*")
+		for _, d := range dirs {
+			b, err := os.ReadFile(filepath.Join(d, "address"))
+			if err != nil {
+				continue
+			}
+			s := strings.TrimSpace(string(b))
+			if got, err := net.ParseMAC(s); err == nil && string(got) == string(hw) {
+				return filepath.Base(d), nil
+			}
+			seen = append(seen, filepath.Base(d)+" "+s)
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no network interface has MAC %s after %s; the guest has: %s", hw, wait, strings.Join(seen, ", "))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ifindex returns the kernel's index of the interface called name.
+func ifindex(name string) (int32, error) {
+	b, err := os.ReadFile("/sys/class/net/" + name + "/ifindex")
+	if err != nil {
+		return 0, fmt.Errorf("reading the index of %s: %v", name, err)
+	}
+	i, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("index of %s: want a number, got %q", name, b)
+	}
+	return int32(i), nil
+}
+
+// netlink is an rtnetlink socket that sends one request at a time and
+// waits for its acknowledgement. It is not safe for concurrent use.
+type netlink struct {
+	fd  int
+	seq uint32
+}
+
+func dialNetlink() (*netlink, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("opening an rtnetlink socket: %v", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("binding the rtnetlink socket: %v", err)
+	}
+	return &netlink{fd: fd}, nil
+}
+
+func (nl *netlink) close() { unix.Close(nl.fd) }
+
+// linkUp sets IFF_UP on the link with index idx (RTM_NEWLINK).
+func (nl *netlink) linkUp(idx int32) error {
+	b := make([]byte, unix.SizeofIfInfomsg)
+	// struct ifinfomsg: family, pad, type, index, flags, change.
+	b[0] = unix.AF_UNSPEC
+	binary.NativeEndian.PutUint32(b[4:], uint32(idx))
+	binary.NativeEndian.PutUint32(b[8:], unix.IFF_UP)
+	binary.NativeEndian.PutUint32(b[12:], unix.IFF_UP)
+	return nl.request(unix.RTM_NEWLINK, 0, b)
+}
+
+// addAddr gives the link with index idx the address p (RTM_NEWADDR),
+// replacing it if it exists. An IPv6 address is marked IFA_F_NODAD: it is
+// usable at once instead of after a second or two of duplicate address
+// detection.
+func (nl *netlink) addAddr(idx int32, p netip.Prefix) error {
+	addr := p.Addr().Unmap()
+	family, flags := byte(unix.AF_INET), uint32(0)
+	if addr.Is6() {
+		family, flags = unix.AF_INET6, unix.IFA_F_NODAD
+	}
+	// struct ifaddrmsg: family, prefixlen, flags, scope, index.
+	b := make([]byte, unix.SizeofIfAddrmsg)
+	b[0] = family
+	b[1] = byte(p.Bits())
+	b[2] = byte(flags)
+	b[3] = unix.RT_SCOPE_UNIVERSE
+	binary.NativeEndian.PutUint32(b[4:], uint32(idx))
+	raw := addr.AsSlice()
+	if family == unix.AF_INET {
+		// IFA_LOCAL is the interface's own address; IFA_ADDRESS the peer's
+		// on a point-to-point link, the same otherwise.
+		b = appendAttr(b, unix.IFA_LOCAL, raw)
+	}
+	b = appendAttr(b, unix.IFA_ADDRESS, raw)
+	if flags != 0 {
+		b = appendAttr(b, unix.IFA_FLAGS, binary.NativeEndian.AppendUint32(nil, flags))
+	}
+	return nl.request(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, b)
+}
+
+// appendAttr appends one route attribute (struct rtattr and its data,
+// padded to 4 bytes) to b.
+func appendAttr(b []byte, typ uint16, data []byte) []byte {
+	b = binary.NativeEndian.AppendUint16(b, uint16(unix.SizeofRtAttr+len(data)))
+	b = binary.NativeEndian.AppendUint16(b, typ)
+	b = append(b, data...)
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// request sends one message of type typ with body and waits for the
+// kernel's acknowledgement, returning the error it reports.
+func (nl *netlink) request(typ, flags uint16, body []byte) error {
+	nl.seq++
+	msg := make([]byte, unix.SizeofNlMsghdr, unix.SizeofNlMsghdr+len(body))
+	binary.NativeEndian.PutUint32(msg[0:], uint32(unix.SizeofNlMsghdr+len(body)))
+	binary.NativeEndian.PutUint16(msg[4:], typ)
+	binary.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK|flags)
+	binary.NativeEndian.PutUint32(msg[8:], nl.seq)
+	msg = append(msg, body...)
+	if err := unix.Sendto(nl.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("sending to rtnetlink: %v", err)
+	}
+	buf := make([]byte, 8192)
+	for {
+		n, _, err := unix.Recvfrom(nl.fd, buf, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading from rtnetlink: %v", err)
+		}
+		for b := buf[:n]; len(b) >= unix.SizeofNlMsghdr; {
+			l := int(binary.NativeEndian.Uint32(b[0:]))
+			if l < unix.SizeofNlMsghdr || l > len(b) {
+				return fmt.Errorf("reading from rtnetlink: a message of %d bytes in %d", l, len(b))
+			}
+			mtyp := binary.NativeEndian.Uint16(b[4:])
+			seq := binary.NativeEndian.Uint32(b[8:])
+			payload := b[unix.SizeofNlMsghdr:l]
+			b = b[min((l+3)&^3, len(b)):]
+			if seq != nl.seq || mtyp != unix.NLMSG_ERROR {
+				continue // not the answer to this request
+			}
+			if len(payload) < 4 {
+				return errors.New("reading from rtnetlink: a truncated acknowledgement")
+			}
+			if e := int32(binary.NativeEndian.Uint32(payload)); e != 0 {
+				return unix.Errno(-e)
+			}
+			return nil
+		}
+	}
+}
