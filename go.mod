@@ -5,5 +5,6 @@ go 1.26.8
 require (
 	github.com/ulikunitz/xz v0.5.17
 	go.starlark.net v0.0.0-20260908191801-89a6a09411d5
+	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0
 )

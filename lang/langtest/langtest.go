@@ -62,6 +62,14 @@ import (
 // documentation. It fails the test if no file matches.
 func RunTestdata(t *testing.T, pattern string, predeclared starlark.StringDict) {
 	t.Helper()
+	RunTestdataFunc(t, pattern, func(*testing.T) starlark.StringDict { return predeclared })
+}
+
+// RunTestdataFunc is RunTestdata with predeclared names made afresh for
+// each chunk by env, for builtins that keep state per script (declared
+// machines, say). env receives the file's subtest.
+func RunTestdataFunc(t *testing.T, pattern string, env func(t *testing.T) starlark.StringDict) {
+	t.Helper()
 	files, err := filepath.Glob(pattern)
 	if err != nil {
 		t.Fatal(err)
@@ -73,10 +81,6 @@ func RunTestdata(t *testing.T, pattern string, predeclared starlark.StringDict) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := starlark.StringDict{"assert": assert["assert"]}
-	for name, v := range predeclared {
-		env[name] = v
-	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			chunks, err := readChunks(file)
@@ -84,7 +88,11 @@ func RunTestdata(t *testing.T, pattern string, predeclared starlark.StringDict) 
 				t.Fatal(err)
 			}
 			for _, c := range chunks {
-				c.run(t, env)
+				predeclared := starlark.StringDict{"assert": assert["assert"]}
+				for name, v := range env(t) {
+					predeclared[name] = v
+				}
+				c.run(t, predeclared)
 			}
 		})
 	}

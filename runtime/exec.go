@@ -1,0 +1,205 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/vmtest/vmtest/vm/wire"
+)
+
+// Command is a command to run on a machine: a shell string (run by
+// /bin/sh -c) or an argument vector.
+type Command struct {
+	Shell string
+	Argv  []string
+	// Timeout kills the command after this long (0: no bound); the
+	// command then fails with "timed out".
+	Timeout time.Duration
+}
+
+// Output is what a finished command left.
+type Output struct {
+	Exit   int    // -1 when a signal killed it
+	Signal string // the signal's name, if one killed it
+	Stdout string
+	Stderr string // the last 16 KiB
+}
+
+// status describes how the command ended: "exit status 3", "killed by
+// SIGKILL".
+func (o Output) status() string {
+	if o.Signal != "" {
+		return "killed by " + o.Signal
+	}
+	return fmt.Sprintf("exit status %d", o.Exit)
+}
+
+// stderrTail bounds the stderr a command keeps for reports.
+const stderrTail = 16 << 10
+
+// graceAfterTimeout is how long the host waits past a command's own
+// timeout for the agent to report that it killed the command.
+const graceAfterTimeout = 10 * time.Second
+
+// Execute runs c on the machine (booting it first if need be) and returns
+// its output whatever its exit status. The command line goes to the log,
+// its output to log.txt. The error is an *Error when the command could not
+// run, timed out, or the machine stopped or ctx ended meanwhile.
+func (m *Machine) Execute(ctx context.Context, c Command) (Output, error) {
+	return m.execute(ctx, c, true)
+}
+
+func (m *Machine) execute(ctx context.Context, c Command, logged bool) (Output, error) {
+	v, err := m.running(ctx)
+	if err != nil {
+		return Output{}, err
+	}
+	cmd := commandString(c)
+	if logged {
+		m.net.log.Machinef(m.Name(), "$ %s", cmd)
+	}
+	var stdout bytes.Buffer
+	stderr := &tail{max: stderrTail}
+	outW, errW := io.Writer(&stdout), io.Writer(stderr)
+	if logged {
+		lo, le := m.net.log.Output(m.Name(), "out"), m.net.log.Output(m.Name(), "err")
+		defer lo.Close()
+		defer le.Close()
+		outW, errW = io.MultiWriter(outW, lo), io.MultiWriter(errW, le)
+	}
+	req := wire.Request{Op: wire.OpExec, Shell: c.Shell, Argv: c.Argv, Env: m.spec.Env, TimeoutMS: c.Timeout.Milliseconds()}
+	callCtx := ctx
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		callCtx, cancel = context.WithTimeout(ctx, c.Timeout+graceAfterTimeout)
+		defer cancel()
+	}
+	res, err := v.Call(callCtx, req, nil, outW, errW)
+	out := Output{Exit: res.Exit, Signal: res.Signal, Stdout: stdout.String(), Stderr: stderr.String()}
+	fail := func(err error, status, format string, args ...any) (Output, error) {
+		e := m.errorf(err, format, args...)
+		e.Command, e.Status, e.Stdout, e.Stderr = cmd, status, lastBytes(out.Stdout, stderrTail), out.Stderr
+		return out, e
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return fail(err, "cancelled", "command %q cancelled: %v", cmd, context.Cause(ctx))
+	case err != nil && callCtx.Err() != nil:
+		return fail(err, "no answer", "command %q: the guest did not answer within %s", cmd, c.Timeout+graceAfterTimeout)
+	case err != nil:
+		return fail(err, "", "command %q: %v", cmd, err)
+	case res.TimedOut:
+		o, e := fail(nil, "timed out after "+c.Timeout.String()+" and killed", "command %q timed out after %s", cmd, c.Timeout)
+		e.(*Error).TimedOut = true
+		return o, e
+	case res.Error != "":
+		return fail(errors.New(res.Error), "", "command %q could not run: %s", cmd, res.Error)
+	}
+	if logged && (out.Exit != 0 || out.Signal != "") {
+		m.net.log.Machinef(m.Name(), "(%s)", out.status())
+	}
+	return out, nil
+}
+
+// Succeed runs c and returns its stdout; a non-zero exit status is an
+// *Error.
+func (m *Machine) Succeed(ctx context.Context, c Command) (string, error) {
+	out, err := m.Execute(ctx, c)
+	if err != nil {
+		return out.Stdout, err
+	}
+	if out.Exit != 0 || out.Signal != "" {
+		return out.Stdout, m.commandError(c, out, "command %q failed with %s", commandString(c), out.status())
+	}
+	return out.Stdout, nil
+}
+
+// Fail runs c and returns its stdout; a zero exit status is an *Error.
+func (m *Machine) Fail(ctx context.Context, c Command) (string, error) {
+	out, err := m.Execute(ctx, c)
+	if err != nil {
+		return out.Stdout, err
+	}
+	if out.Exit == 0 && out.Signal == "" {
+		return out.Stdout, m.commandError(c, out, "command %q succeeded, expected it to fail", commandString(c))
+	}
+	return out.Stdout, nil
+}
+
+func (m *Machine) commandError(c Command, out Output, format string, args ...any) *Error {
+	e := m.errorf(nil, format, args...)
+	e.Command, e.Status, e.Stdout, e.Stderr = commandString(c), out.status(), lastBytes(out.Stdout, stderrTail), out.Stderr
+	return e
+}
+
+// retryInterval is the pause between attempts of WaitUntil.
+const retryInterval = time.Second
+
+// WaitUntil runs c every second until it succeeds (exit status 0; with
+// succeed false, until it fails) and returns that attempt's stdout. Each
+// attempt is bounded by what is left of timeout (0: no bound). After
+// timeout, the *Error shows the last attempt. Only the first attempt is
+// logged.
+func (m *Machine) WaitUntil(ctx context.Context, c Command, succeed bool, timeout time.Duration) (string, error) {
+	want := "succeeds"
+	if !succeed {
+		want = "fails"
+	}
+	m.net.log.Machinef(m.Name(), "waiting until %q %s", commandString(c), want)
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	start := time.Now()
+	for tries := 1; ; tries++ {
+		attempt := c
+		if timeout > 0 {
+			attempt.Timeout = max(time.Until(deadline), time.Millisecond)
+		}
+		out, err := m.execute(ctx, attempt, false)
+		var e *Error
+		timedOut := errors.As(err, &e) && e.TimedOut
+		if err != nil && !timedOut {
+			return out.Stdout, err
+		}
+		if err == nil && (out.Exit == 0 && out.Signal == "") == succeed {
+			done := map[bool]string{true: "succeeded", false: "failed"}[succeed]
+			m.net.log.Machinef(m.Name(), "%q %s after %s", commandString(c), done, round(time.Since(start)))
+			return out.Stdout, nil
+		}
+		if timedOut || timeout > 0 && time.Until(deadline) <= 0 {
+			status := out.status()
+			if timedOut {
+				status = "killed at the deadline"
+			}
+			e := m.commandError(c, out, "command %q did not %s within %s (%d attempts; the last: %s)",
+				commandString(c), strings.TrimSuffix(want, "s"), timeout, tries, status)
+			e.Status, e.TimedOut = status, true
+			return out.Stdout, e
+		}
+		pause := retryInterval
+		if timeout > 0 {
+			pause = min(pause, time.Until(deadline))
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return out.Stdout, m.commandError(c, out, "waiting until %q %s: cancelled: %v", commandString(c), want, context.Cause(ctx))
+		}
+	}
+}
+
+// lastBytes returns the end of s, at most n bytes.
+func lastBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}

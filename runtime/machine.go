@@ -1,0 +1,278 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmtest/vmtest/vm"
+	"github.com/vmtest/vmtest/vm/disk"
+	"github.com/vmtest/vmtest/vm/wire"
+)
+
+// Machine is one machine of a Network. Actions boot it first if it is not
+// running ("machines start on first use"), so a machine that was shut
+// down or crashed comes back, with the same disk, at the next command.
+// Methods are safe for concurrent use; boots of one machine are
+// serialised.
+type Machine struct {
+	net   *Network
+	spec  Spec
+	index int // in the order of Define: its run directory
+	num   int // host number in its subnets
+	files []wire.File
+
+	mu      sync.Mutex // held during boots and power changes
+	vm      *vm.Machine
+	con     *console // the whole run's console, across boots
+	logFile *os.File
+	closed  bool
+}
+
+// Name returns the machine's name (and host name).
+func (m *Machine) Name() string { return m.spec.Name }
+
+// Spec returns the machine's configuration.
+func (m *Machine) Spec() Spec { return m.spec }
+
+// NICs returns the machine's network interfaces, one per vlan, with their
+// MACs and addresses; Socket is empty until the first boot.
+func (m *Machine) NICs() []vm.NIC {
+	var nics []vm.NIC
+	for _, v := range m.spec.VLANs {
+		v4, v6 := Addrs(v, m.num)
+		nics = append(nics, vm.NIC{MAC: MAC(v, m.num), Addrs: []string{v4, v6}})
+	}
+	return nics
+}
+
+// Running reports whether the machine's QEMU runs.
+func (m *Machine) Running() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.vm != nil && m.vm.Running()
+}
+
+// Start boots the machine unless it is running, and returns when its
+// agent answers. A failed boot is an *Error with the console tail.
+func (m *Machine) Start(ctx context.Context) error {
+	_, err := m.running(ctx)
+	return err
+}
+
+// running returns the running guest, booting it first if need be.
+func (m *Machine) running(ctx context.Context) (*vm.Machine, error) {
+	if err := m.net.act(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.bootLocked(ctx); err != nil {
+		return nil, err
+	}
+	return m.vm, nil
+}
+
+func (m *Machine) bootLocked(ctx context.Context) error {
+	if m.closed {
+		return m.errorf(nil, "the network is closed")
+	}
+	if m.vm != nil && m.vm.Running() {
+		return nil
+	}
+	log := m.net.log
+	start := time.Now()
+	log.Machinef(m.Name(), "booting")
+	var err error
+	if m.vm != nil {
+		m.vm.Crash() // release what a guest that stopped on its own left
+		err = m.vm.Boot(ctx)
+	} else {
+		err = m.firstBoot(ctx)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return m.errorf(context.Cause(ctx), "boot cancelled: %v", context.Cause(ctx))
+		}
+		var be *vm.BootError
+		if errors.As(err, &be) {
+			return m.errorf(err, "did not boot: %s", be.Reason)
+		}
+		return m.errorf(err, "did not boot: %v", err)
+	}
+	log.Machinef(m.Name(), "up after %s", round(time.Since(start)))
+	return nil
+}
+
+// firstBoot makes the machine's directory, disk, NICs and console log and
+// starts it.
+func (m *Machine) firstBoot(ctx context.Context) error {
+	if m.net.opts.Artifacts == nil {
+		return errors.New("this network cannot boot machines (no artifacts)")
+	}
+	art, err := m.net.opts.Artifacts(ctx)
+	if err != nil {
+		return err
+	}
+	rd, sw, err := m.net.runDir()
+	if err != nil {
+		return err
+	}
+	dir, err := rd.Machine(m.index)
+	if err != nil {
+		return err
+	}
+	nics := m.NICs()
+	if sw != nil {
+		for i, v := range m.spec.VLANs {
+			if nics[i].Socket, err = sw.Attach(v, m.Name()); err != nil {
+				return err
+			}
+		}
+	} else {
+		nics = nil
+	}
+	img, err := disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize)
+	if err != nil {
+		return err
+	}
+	m.con.setOut(m.consoleSink())
+	v, err := vm.Start(ctx, art, vm.Config{
+		Name:         m.Name(),
+		Memory:       m.spec.Memory,
+		CPUs:         m.spec.CPUs,
+		Disk:         img,
+		Dir:          dir,
+		Console:      m.con,
+		Files:        m.files,
+		NICs:         nics,
+		KernelParams: m.spec.KernelParams,
+		QEMUOpts:     m.spec.QEMUOpts,
+	})
+	if err != nil {
+		return err
+	}
+	m.vm = v
+	return nil
+}
+
+// consoleSink is where the console goes: <name>.console.log in the output
+// directory, and the terminal with -v.
+func (m *Machine) consoleSink() io.Writer {
+	var ws []io.Writer
+	if dir := m.net.opts.OutDir; dir != "" {
+		f, err := os.Create(filepath.Join(dir, m.Name()+".console.log"))
+		if err != nil {
+			m.net.log.Machinef(m.Name(), "cannot keep the console log: %v", err)
+		} else {
+			m.logFile = f
+			ws = append(ws, f)
+		}
+	}
+	if w := m.net.log.Console(m.Name()); w != nil {
+		ws = append(ws, w)
+	}
+	return io.MultiWriter(ws...)
+}
+
+// errorf returns an *Error about m, wrapping err (which may be nil), with
+// the console tail.
+func (m *Machine) errorf(err error, format string, args ...any) *Error {
+	return &Error{Machine: m.Name(), Msg: fmt.Sprintf(format, args...), Err: err, Console: m.con.Tail(reportConsoleLines)}
+}
+
+// Shutdown powers the machine off cleanly (its processes are stopped and
+// its disk synced); nothing happens if it is not running.
+func (m *Machine) Shutdown(ctx context.Context) error {
+	if err := m.net.act(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.vm == nil || !m.vm.Running() {
+		return nil
+	}
+	if err := m.vm.Shutdown(ctx); err != nil {
+		return m.errorf(err, "shutdown: %v", err)
+	}
+	m.net.log.Machinef(m.Name(), "shut down")
+	return nil
+}
+
+// Crash cuts the machine's power: what it had synced to disk survives.
+// Nothing happens if it is not running.
+func (m *Machine) Crash() error {
+	if err := m.net.act(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.vm != nil && m.vm.Running() {
+		m.vm.Crash()
+		m.net.log.Machinef(m.Name(), "crashed (power cut)")
+	}
+	return nil
+}
+
+// Reboot powers the machine off cleanly and boots it again with the same
+// disk; a machine that is not running is just booted.
+func (m *Machine) Reboot(ctx context.Context) error {
+	if err := m.net.act(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.vm != nil && m.vm.Running() {
+		m.net.log.Machinef(m.Name(), "rebooting")
+		if err := m.vm.Shutdown(ctx); err != nil {
+			return m.errorf(err, "reboot: %v", err)
+		}
+	}
+	return m.bootLocked(ctx)
+}
+
+// WaitForShutdown waits until the machine stops by itself (its guest
+// powers off) or ctx is done; it returns at once if it is not running.
+func (m *Machine) WaitForShutdown(ctx context.Context) error {
+	if err := m.net.act(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	v := m.vm
+	m.mu.Unlock()
+	if v == nil {
+		return nil
+	}
+	if err := v.Wait(ctx); err != nil {
+		return m.errorf(err, "still running: %v", context.Cause(ctx))
+	}
+	m.net.log.Machinef(m.Name(), "stopped")
+	return nil
+}
+
+// close stops the machine for good and closes its console log.
+func (m *Machine) close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	if m.vm != nil {
+		m.vm.Close()
+	}
+	if m.logFile != nil {
+		m.logFile.Close()
+	}
+}
+
+// commandString shows a command in messages.
+func commandString(c Command) string {
+	if c.Shell != "" || len(c.Argv) == 0 {
+		return c.Shell
+	}
+	return strings.Join(c.Argv, " ")
+}

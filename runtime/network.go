@@ -1,0 +1,250 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vmtest/vmtest/vm"
+	"github.com/vmtest/vmtest/vm/wire"
+)
+
+// Options configure a Network.
+type Options struct {
+	// Name is the test's name (its file's name without .star).
+	Name string
+	// OutDir is the test's output directory, which the caller has
+	// created: console logs and files copied from machines go there.
+	// "" keeps nothing.
+	OutDir string
+	// Artifacts returns what the machines boot from. It is called at
+	// each boot; the caller makes it cheap (prepare once per process).
+	Artifacts func(context.Context) (*vm.Artifacts, error)
+	// Log receives progress; nil logs nowhere.
+	Log *Log
+	// DeclareOnly makes every action fail with ErrDeclareOnly after the
+	// network is defined: nothing boots. vmtest deps and the script
+	// tests use it.
+	DeclareOnly bool
+	// DpkgStatus is the dpkg status file Define checks packages against
+	// ("" for DpkgStatus); NoPackageCheck skips the check.
+	DpkgStatus     string
+	NoPackageCheck bool
+	// NewSwitch makes the virtual switch in the run directory at the first
+	// boot; nil gives the machines no network interfaces.
+	NewSwitch func(dir string) Switch
+}
+
+// Switch is the virtual Ethernet switch the machines' NICs connect to
+// (runtime/vswitch).
+type Switch interface {
+	// Attach adds a port for a NIC of machine name on vlan and returns
+	// the unix socket QEMU connects to.
+	Attach(vlan int, name string) (socket string, err error)
+	// Close stops the switch and waits for its goroutines.
+	Close() error
+}
+
+// Network is the machines of one run. Its methods are safe for
+// concurrent use.
+type Network struct {
+	opts Options
+	log  *Log
+
+	mu       sync.Mutex
+	defined  bool
+	machines []*Machine // in the order of Define
+	byName   map[string]*Machine
+	rd       *vm.RunDir // made at the first boot
+	sw       Switch
+	closed   bool
+}
+
+// New returns a network with no machines yet; Define gives it its
+// machines. Close must be called, even if Define was not.
+func New(o Options) *Network {
+	l := o.Log
+	if l == nil {
+		l = NewLog(nil, nil, LogOptions{})
+	}
+	return &Network{opts: o, log: l, byName: map[string]*Machine{}}
+}
+
+// Log returns the network's log.
+func (n *Network) Log() *Log { return n.log }
+
+// Define fixes the network's machines, before anything boots: it checks
+// the specs (names, vlans, sizes), checks that the host has every package
+// they need (unless Options say otherwise), and computes every machine's
+// addresses, /etc/hosts and files. It may be called once.
+func (n *Network) Define(specs []Spec) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.defined {
+		return errors.New("the network's machines are already defined")
+	}
+	if err := checkSpecs(specs); err != nil {
+		return err
+	}
+	if !n.opts.NoPackageCheck {
+		if err := checkPackages(n.opts.DpkgStatus, specs); err != nil {
+			return err
+		}
+	}
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	nums := HostNumbers(names)
+	hosts := hostsFile(specs, nums)
+	for i, s := range specs {
+		m := &Machine{net: n, spec: s, index: i, num: nums[s.Name], con: newConsole(nil)}
+		m.files = append([]wire.File{
+			{Path: "/etc/hostname", Mode: 0o644, Data: []byte(s.Name + "\n")},
+			{Path: "/etc/hosts", Mode: 0o644, Data: hosts},
+		}, s.Files...)
+		n.machines = append(n.machines, m)
+		n.byName[s.Name] = m
+	}
+	n.defined = true
+	n.log.SetMachines(names)
+	return nil
+}
+
+// hostsFile is /etc/hosts of every machine: localhost, and each machine's
+// addresses on its first vlan under its name.
+func hostsFile(specs []Spec, nums map[string]int) []byte {
+	var b strings.Builder
+	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	for _, s := range specs {
+		if len(s.VLANs) == 0 {
+			continue
+		}
+		v4, v6 := Addrs(s.VLANs[0], nums[s.Name])
+		fmt.Fprintf(&b, "%s\t%s\n%s\t%s\n", stripPrefix(v4), s.Name, stripPrefix(v6), s.Name)
+	}
+	return []byte(b.String())
+}
+
+// Machine returns the machine called name, or nil.
+func (n *Network) Machine(name string) *Machine {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.byName[name]
+}
+
+// Machines returns the machines in the order of Define.
+func (n *Network) Machines() []*Machine {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]*Machine(nil), n.machines...)
+}
+
+// act is called by every action before it does anything.
+func (n *Network) act() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case !n.defined:
+		return errors.New("internal error: an action before the network was defined")
+	case n.closed:
+		return errors.New("the network is closed")
+	case n.opts.DeclareOnly:
+		return ErrDeclareOnly
+	}
+	return nil
+}
+
+// StartAll boots every machine that is not running, in parallel, and
+// returns when all are up. If one fails to boot, the others' boots are
+// cancelled and the first error is returned.
+func (n *Network) StartAll(ctx context.Context) error {
+	if err := n.act(); err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for _, m := range n.Machines() {
+		g.Go(func() error { return m.Start(ctx) })
+	}
+	return g.Wait()
+}
+
+// runDir returns the run directory and the switch, making them at the
+// first call.
+func (n *Network) runDir() (*vm.RunDir, Switch, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil, nil, errors.New("the network is closed")
+	}
+	if n.rd == nil {
+		rd, err := vm.NewRunDir()
+		if err != nil {
+			return nil, nil, err
+		}
+		n.rd = rd
+		if n.opts.NewSwitch != nil {
+			dir := filepath.Join(rd.Path, "net")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				return nil, nil, err
+			}
+			n.sw = n.opts.NewSwitch(dir)
+		}
+	}
+	return n.rd, n.sw, nil
+}
+
+// Close stops every machine (a power cut: the run is over), the switch,
+// and removes the run directory. Call it once the script is done, pass or
+// fail; it waits for everything the network started.
+func (n *Network) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	machines := n.machines
+	n.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, m := range machines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.close()
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	if n.sw != nil {
+		errs = append(errs, n.sw.Close())
+	}
+	if n.rd != nil {
+		errs = append(errs, n.rd.Remove())
+	}
+	return errors.Join(errs...)
+}
+
+// Sleep waits for d, or until ctx is done. It is an action: a
+// DeclareOnly network stops there.
+func (n *Network) Sleep(ctx context.Context, d time.Duration) error {
+	if err := n.act(); err != nil {
+		return err
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}

@@ -1,0 +1,102 @@
+package runtime
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/vmtest/vmtest/vm"
+	"github.com/vmtest/vmtest/vm/wire"
+)
+
+// Spec is one machine's resolved configuration, as the script declared it.
+type Spec struct {
+	Name         string
+	Memory       int // MiB
+	CPUs         int
+	Packages     []string    // Debian packages that must be installed on the host
+	Files        []wire.File // written into the guest's root at boot
+	Env          []string    // KEY=VALUE for every command run on the machine
+	KernelParams []string
+	QEMUOpts     []string
+	VLANs        []int // one NIC per vlan, in order
+}
+
+// Defaults of a Spec's fields.
+const (
+	DefaultMemory = 512 // MiB
+	DefaultCPUs   = 1
+	MinMemory     = 64
+)
+
+// DefaultVLANs is the vlans a machine is on unless it says otherwise.
+func DefaultVLANs() []int { return []int{1} }
+
+// NewSpec returns the spec of a machine called name with every default
+// set.
+func NewSpec(name string) Spec {
+	return Spec{Name: name, Memory: DefaultMemory, CPUs: DefaultCPUs, VLANs: DefaultVLANs()}
+}
+
+// check reports what is wrong with s on its own.
+func (s *Spec) check() error {
+	if err := vm.CheckHostname(s.Name); err != nil {
+		return err
+	}
+	if s.Memory < MinMemory {
+		return fmt.Errorf("machine %s: memory = %d MiB is too small: a guest needs at least %d", s.Name, s.Memory, MinMemory)
+	}
+	if s.CPUs < 1 {
+		return fmt.Errorf("machine %s: cpus = %d, want at least 1", s.Name, s.CPUs)
+	}
+	seen := map[int]bool{}
+	for _, v := range s.VLANs {
+		if err := CheckVLAN(v); err != nil {
+			return fmt.Errorf("machine %s: %v", s.Name, err)
+		}
+		if seen[v] {
+			return fmt.Errorf("machine %s: vlan %d is listed twice", s.Name, v)
+		}
+		seen[v] = true
+	}
+	for _, f := range s.Files {
+		if !strings.HasPrefix(f.Path, "/") {
+			return fmt.Errorf("machine %s: file %q: the path must be absolute", s.Name, f.Path)
+		}
+	}
+	for _, e := range s.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return fmt.Errorf("machine %s: env entry %q is not KEY=VALUE", s.Name, e)
+		}
+	}
+	return nil
+}
+
+// checkSpecs reports the first problem of specs as a network: a spec's
+// own, duplicate names, too many machines.
+func checkSpecs(specs []Spec) error {
+	if len(specs) > MaxMachines {
+		return fmt.Errorf("%d machines: a network has at most %d", len(specs), MaxMachines)
+	}
+	names := map[string]bool{}
+	for i := range specs {
+		if err := specs[i].check(); err != nil {
+			return err
+		}
+		if names[specs[i].Name] {
+			return fmt.Errorf("duplicate machine name %q", specs[i].Name)
+		}
+		names[specs[i].Name] = true
+	}
+	return nil
+}
+
+// AllPackages returns the packages every spec needs, sorted, each once.
+func AllPackages(specs []Spec) []string {
+	var all []string
+	for _, s := range specs {
+		all = append(all, s.Packages...)
+	}
+	slices.Sort(all)
+	return slices.Compact(all)
+}
