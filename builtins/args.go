@@ -1,0 +1,130 @@
+package builtins
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/vmtest/vmtest/lang"
+	"github.com/vmtest/vmtest/runtime"
+)
+
+// DefaultTimeout is the timeout= of every builtin that blocks, unless the
+// script gives one: generous, because a loaded machine under software
+// emulation is slow, and bounded, because a test must end.
+const DefaultTimeout = 300 * time.Second
+
+// seconds is a timeout= argument: seconds as an int or float >= 0, or
+// None for no bound (0).
+type seconds time.Duration
+
+var _ starlark.Unpacker = (*seconds)(nil)
+
+func (s *seconds) Unpack(v starlark.Value) error {
+	var f float64
+	switch x := v.(type) {
+	case starlark.NoneType:
+		*s = 0
+		return nil
+	case starlark.Int:
+		i, ok := x.Int64()
+		if !ok {
+			return fmt.Errorf("%s seconds is too many", x)
+		}
+		f = float64(i)
+	case starlark.Float:
+		f = float64(x)
+	default:
+		return fmt.Errorf("want seconds (int or float) or None, got %s", v.Type())
+	}
+	if f < 0 || math.IsNaN(f) {
+		return fmt.Errorf("want seconds >= 0, got %v", v)
+	}
+	if f > float64(math.MaxInt64/int64(time.Second)) {
+		return fmt.Errorf("%v seconds is too many", v)
+	}
+	*s = seconds(f * float64(time.Second))
+	return nil
+}
+
+func (s seconds) duration() time.Duration { return time.Duration(s) }
+
+// command is a command argument: a string run by /bin/sh -c, or a list or
+// tuple of strings run as an argument vector.
+type command runtime.Command
+
+var _ starlark.Unpacker = (*command)(nil)
+
+func (c *command) Unpack(v starlark.Value) error {
+	switch x := v.(type) {
+	case starlark.String:
+		if x == "" {
+			return fmt.Errorf("want a command, got an empty string")
+		}
+		*c = command{Shell: string(x)}
+		return nil
+	case *starlark.List, starlark.Tuple:
+		argv, err := stringList(v)
+		if err != nil {
+			return err
+		}
+		if len(argv) == 0 {
+			return fmt.Errorf("want a command, got an empty %s", v.Type())
+		}
+		*c = command{Argv: argv}
+		return nil
+	}
+	return fmt.Errorf("want a command (string, or list of strings), got %s", v.Type())
+}
+
+// stringList returns the elements of a list or tuple of strings.
+func stringList(v starlark.Value) ([]string, error) {
+	seq, ok := v.(starlark.Indexable)
+	if !ok || v.Type() != "list" && v.Type() != "tuple" {
+		return nil, fmt.Errorf("want a list of strings, got %s", v.Type())
+	}
+	out := make([]string, seq.Len())
+	for i := range out {
+		s, ok := starlark.AsString(seq.Index(i))
+		if !ok {
+			return nil, fmt.Errorf("want a list of strings, got %s at index %d", seq.Index(i).Type(), i)
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// intList returns the elements of a list or tuple of ints.
+func intList(v starlark.Value) ([]int, error) {
+	seq, ok := v.(starlark.Indexable)
+	if !ok || v.Type() != "list" && v.Type() != "tuple" {
+		return nil, fmt.Errorf("want a list of ints, got %s", v.Type())
+	}
+	out := make([]int, seq.Len())
+	for i := range out {
+		if err := starlark.AsInt(seq.Index(i), &out[i]); err != nil {
+			return nil, fmt.Errorf("want a list of ints, got %s at index %d", seq.Index(i).Type(), i)
+		}
+	}
+	return out, nil
+}
+
+// unpackArgs is starlark.UnpackArgs, except that an unknown keyword
+// argument is reported with the nearest parameter name whatever its
+// position (UnpackArgs' own suggestion misses some parameters).
+func unpackArgs(fnname string, args starlark.Tuple, kwargs []starlark.Tuple, pairs ...any) error {
+	var params []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		params = append(params, strings.TrimRight(pairs[i].(string), "?"))
+	}
+	for _, kv := range kwargs {
+		if name := string(kv[0].(starlark.String)); !slices.Contains(params, name) {
+			return lang.UnexpectedKeyword(fnname, name, params)
+		}
+	}
+	return starlark.UnpackArgs(fnname, args, kwargs, pairs...)
+}

@@ -1,0 +1,249 @@
+package builtins
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+
+	"go.starlark.net/starlark"
+
+	"github.com/vmtest/vmtest/lang"
+	"github.com/vmtest/vmtest/runtime"
+	"github.com/vmtest/vmtest/vm/wire"
+)
+
+// A configKey is one key of a machine's configuration: how to check its
+// value and put it into a runtime.Spec, and its default as a Starlark
+// value (for m.config).
+type configKey struct {
+	name  string
+	set   func(s *runtime.Spec, v starlark.Value) error
+	deflt func() starlark.Value
+}
+
+// configKeys are the keys machine() accepts, besides config.
+var configKeys = []configKey{
+	{"memory", setMemory, func() starlark.Value { return starlark.MakeInt(runtime.DefaultMemory) }},
+	{"cpus", setCPUs, func() starlark.Value { return starlark.MakeInt(runtime.DefaultCPUs) }},
+	{"packages", setPackages, emptyList},
+	{"files", setFiles, emptyDict},
+	{"env", setEnv, emptyDict},
+	{"kernel_params", func(s *runtime.Spec, v starlark.Value) (err error) {
+		s.KernelParams, err = stringList(v)
+		return err
+	}, emptyList},
+	{"qemu_opts", func(s *runtime.Spec, v starlark.Value) (err error) {
+		s.QEMUOpts, err = stringList(v)
+		return err
+	}, emptyList},
+	{"vlans", setVLANs, func() starlark.Value { return starlark.NewList([]starlark.Value{starlark.MakeInt(1)}) }},
+}
+
+// laterKeys are keys of the script API (DESIGN.md) this vmtest does not
+// implement yet: an error says so rather than ignoring them.
+var laterKeys = []string{"jobs", "services", "forward_ports", "x11", "internet", "users"}
+
+func emptyList() starlark.Value { return starlark.NewList(nil) }
+func emptyDict() starlark.Value { return starlark.NewDict(0) }
+
+// knownKeys are the names a "did you mean" draws from.
+func knownKeys() []string {
+	names := []string{"config"}
+	for _, k := range configKeys {
+		names = append(names, k.name)
+	}
+	return names
+}
+
+func lookupKey(name string) *configKey {
+	for i := range configKeys {
+		if configKeys[i].name == name {
+			return &configKeys[i]
+		}
+	}
+	return nil
+}
+
+// checkKey reports why name is not a config key: not supported yet, or
+// unknown (the error unknown makes, given the known keys).
+func checkKey(fnname, name string, unknown func(name string, known []string) error) error {
+	if lookupKey(name) != nil {
+		return nil
+	}
+	if slices.Contains(laterKeys, name) {
+		return fmt.Errorf("%s: config key %q is not supported yet by this vmtest (supported: %s)", fnname, name, joinKeys())
+	}
+	return unknown(name, knownKeys())
+}
+
+// unexpectedKey is the error of an unknown key name of a dict, suggesting
+// the nearest of known.
+func unexpectedKey(what, name string, known ...string) error {
+	msg := fmt.Sprintf("%s: unknown key %q", what, name)
+	if s := lang.Suggest(name, known); s != "" {
+		msg += " (did you mean " + s + "?)"
+	} else {
+		msg += " (known: " + strings.Join(known, ", ") + ")"
+	}
+	return errors.New(msg)
+}
+
+func joinKeys() string {
+	s := ""
+	for i, k := range configKeys {
+		if i > 0 {
+			s += ", "
+		}
+		s += k.name
+	}
+	return s
+}
+
+func setMemory(s *runtime.Spec, v starlark.Value) error {
+	if err := starlark.AsInt(v, &s.Memory); err != nil {
+		return fmt.Errorf("want an int (MiB), got %s", v.Type())
+	}
+	if s.Memory < runtime.MinMemory {
+		return fmt.Errorf("%d MiB is too small: a guest needs at least %d", s.Memory, runtime.MinMemory)
+	}
+	return nil
+}
+
+func setCPUs(s *runtime.Spec, v starlark.Value) error {
+	if err := starlark.AsInt(v, &s.CPUs); err != nil {
+		return fmt.Errorf("want an int, got %s", v.Type())
+	}
+	if s.CPUs < 1 {
+		return fmt.Errorf("want at least 1, got %d", s.CPUs)
+	}
+	return nil
+}
+
+func setPackages(s *runtime.Spec, v starlark.Value) (err error) {
+	s.Packages, err = stringList(v)
+	for _, p := range s.Packages {
+		if p == "" {
+			return fmt.Errorf("an empty package name")
+		}
+	}
+	return err
+}
+
+func setVLANs(s *runtime.Spec, v starlark.Value) (err error) {
+	if s.VLANs, err = intList(v); err != nil {
+		return err
+	}
+	for i, n := range s.VLANs {
+		if err := runtime.CheckVLAN(n); err != nil {
+			return err
+		}
+		if slices.Contains(s.VLANs[:i], n) {
+			return fmt.Errorf("vlan %d is listed twice", n)
+		}
+	}
+	return nil
+}
+
+// dictItems returns a dict's items with string keys, sorted by key.
+func dictItems(v starlark.Value, what string) ([]starlark.Tuple, error) {
+	d, ok := v.(*starlark.Dict)
+	if !ok {
+		return nil, fmt.Errorf("want a dict of %s, got %s", what, v.Type())
+	}
+	items := d.Items()
+	for _, it := range items {
+		if _, ok := it[0].(starlark.String); !ok {
+			return nil, fmt.Errorf("want a dict of %s, got a %s key", what, it[0].Type())
+		}
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i][0].(starlark.String) < items[j][0].(starlark.String) })
+	return items, nil
+}
+
+func setEnv(s *runtime.Spec, v starlark.Value) error {
+	items, err := dictItems(v, "strings")
+	if err != nil {
+		return err
+	}
+	s.Env = nil
+	for _, it := range items {
+		k := string(it[0].(starlark.String))
+		val, ok := starlark.AsString(it[1])
+		if !ok {
+			return fmt.Errorf("%s: want a string, got %s", k, it[1].Type())
+		}
+		if k == "" || slices.Contains([]rune(k), '=') {
+			return fmt.Errorf("%q is not a variable name", k)
+		}
+		s.Env = append(s.Env, k+"="+val)
+	}
+	return nil
+}
+
+// setFiles reads files = {guest_path: content}, where content is a string
+// (or bytes), or a dict {"content": ..., "mode": int} (mode default
+// 0o644).
+func setFiles(s *runtime.Spec, v starlark.Value) error {
+	items, err := dictItems(v, "guest paths to contents")
+	if err != nil {
+		return err
+	}
+	s.Files = nil
+	for _, it := range items {
+		p := string(it[0].(starlark.String))
+		if !path.IsAbs(p) {
+			return fmt.Errorf("%q: the guest path must be absolute", p)
+		}
+		f := wire.File{Path: path.Clean(p), Mode: 0o644}
+		switch c := it[1].(type) {
+		case starlark.String:
+			f.Data = []byte(c)
+		case starlark.Bytes:
+			f.Data = []byte(c)
+		case *starlark.Dict:
+			if err := fileDict(&f, c); err != nil {
+				return fmt.Errorf("%s: %v", p, err)
+			}
+		default:
+			return fmt.Errorf("%s: want a string or a dict with content and mode, got %s", p, c.Type())
+		}
+		s.Files = append(s.Files, f)
+	}
+	return nil
+}
+
+func fileDict(f *wire.File, d *starlark.Dict) error {
+	items, err := dictItems(d, "file attributes")
+	if err != nil {
+		return err
+	}
+	haveContent := false
+	for _, it := range items {
+		switch k := string(it[0].(starlark.String)); k {
+		case "content":
+			c, ok := starlark.AsString(it[1])
+			if b, isBytes := it[1].(starlark.Bytes); isBytes {
+				c, ok = string(b), true
+			}
+			if !ok {
+				return fmt.Errorf("content: want a string, got %s", it[1].Type())
+			}
+			f.Data, haveContent = []byte(c), true
+		case "mode":
+			var mode int
+			if err := starlark.AsInt(it[1], &mode); err != nil || mode < 0 || mode > 0o7777 {
+				return fmt.Errorf("mode: want permission bits such as 0o755, got %s", it[1])
+			}
+			f.Mode = uint32(mode)
+		default:
+			return unexpectedKey("files", k, "content", "mode")
+		}
+	}
+	if !haveContent {
+		return fmt.Errorf("no content")
+	}
+	return nil
+}

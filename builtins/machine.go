@@ -1,0 +1,100 @@
+package builtins
+
+import (
+	"fmt"
+	"slices"
+
+	"go.starlark.net/starlark"
+
+	"github.com/vmtest/vmtest/runtime"
+)
+
+// Machine is the script's handle on a declared machine: m.name,
+// m.hostname, m.ip, m.ips, m.config and the methods of the script API.
+type Machine struct {
+	s *Script
+	d *decl
+}
+
+var (
+	_ starlark.Value    = (*Machine)(nil)
+	_ starlark.HasAttrs = (*Machine)(nil)
+)
+
+func (m *Machine) String() string        { return fmt.Sprintf("<machine %s>", m.d.name) }
+func (m *Machine) Type() string          { return "machine" }
+func (m *Machine) Freeze()               {} // its state is the runtime's, not Starlark's
+func (m *Machine) Truth() starlark.Bool  { return starlark.True }
+func (m *Machine) Hash() (uint32, error) { return starlark.String(m.d.name).Hash() }
+
+// methodFunc is the implementation of a method; b.Name() is
+// "machine.<method>".
+type methodFunc func(m *Machine, thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error)
+
+// methods are the Machine methods, by name.
+var methods = map[string]methodFunc{
+	"start":                 (*Machine).start,
+	"shutdown":              (*Machine).shutdown,
+	"crash":                 (*Machine).crash,
+	"reboot":                (*Machine).reboot,
+	"wait_for_shutdown":     (*Machine).waitForShutdown,
+	"execute":               (*Machine).execute,
+	"succeed":               (*Machine).succeed,
+	"fail":                  (*Machine).fail,
+	"wait_until_succeeds":   (*Machine).waitUntilSucceeds,
+	"wait_until_fails":      (*Machine).waitUntilFails,
+	"wait_for_open_port":    (*Machine).waitForOpenPort,
+	"wait_for_closed_port":  (*Machine).waitForClosedPort,
+	"wait_for_file":         (*Machine).waitForFile,
+	"wait_for_console_text": (*Machine).waitForConsoleText,
+	"copy_from_host":        (*Machine).copyFromHost,
+	"copy_from_vm":          (*Machine).copyFromVM,
+}
+
+// laterMethods are methods of the script API (DESIGN.md) this vmtest
+// does not implement yet.
+var laterMethods = []string{
+	"wait_for_job", "wait_for_unit", "start_job", "stop_job", "block", "unblock",
+	"forward_port", "screenshot", "send_keys", "send_chars", "get_screen_text",
+	"wait_for_text", "wait_for_x", "wait_for_window", "shell",
+}
+
+var machineAttrNames = func() []string {
+	names := slices.Clone(nodeAttrs)
+	for name := range methods {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}()
+
+func (m *Machine) AttrNames() []string { return machineAttrNames }
+
+func (m *Machine) Attr(name string) (starlark.Value, error) {
+	if f, ok := methods[name]; ok {
+		return starlark.NewBuiltin("machine."+name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			return f(m, thread, b, args, kwargs)
+		}).BindReceiver(m), nil
+	}
+	if slices.Contains(laterMethods, name) {
+		return nil, fmt.Errorf("machine.%s is not supported yet by this vmtest", name)
+	}
+	v, err := m.s.computed(nil, m.d, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s.%s: %w", m.d.name, name, err)
+	}
+	return v, nil // (nil, nil): Starlark reports the missing attribute with a suggestion
+}
+
+// runtime returns the runtime machine, defining the network first if this
+// is the first action.
+func (m *Machine) runtime(thread *starlark.Thread) (*runtime.Machine, error) {
+	if err := m.s.define(thread); err != nil {
+		return nil, err
+	}
+	rm := m.s.net.Machine(m.d.name)
+	if rm == nil {
+		return nil, fmt.Errorf("internal error: machine %s is not in the network", m.d.name)
+	}
+	return rm, nil
+}
