@@ -39,6 +39,15 @@ func (o Output) status() string {
 	return fmt.Sprintf("exit status %d", o.Exit)
 }
 
+// failure says how a command that should have succeeded ended: "failed
+// with exit status 3", "was killed by SIGKILL".
+func (o Output) failure() string {
+	if o.Signal != "" {
+		return "was killed by " + o.Signal
+	}
+	return fmt.Sprintf("failed with exit status %d", o.Exit)
+}
+
 // stderrTail bounds the stderr a command keeps for reports.
 const stderrTail = 16 << 10
 
@@ -114,7 +123,7 @@ func (m *Machine) Succeed(ctx context.Context, c Command) (string, error) {
 		return out.Stdout, err
 	}
 	if out.Exit != 0 || out.Signal != "" {
-		return out.Stdout, m.commandError(c, out, "command %q failed with %s", commandString(c), out.status())
+		return out.Stdout, m.commandError(c, out, "command %q %s", commandString(c), out.failure())
 	}
 	return out.Stdout, nil
 }

@@ -43,7 +43,7 @@ func WriteJUnit(path, test string, whole Result, subtests []Result, report func(
 	add := func(r Result) {
 		c := junitCase{Class: test, Name: r.Name, Time: secs(r.Duration)}
 		if r.Err != nil {
-			c.Failure = &junitFailure{Message: firstLine(r.Err.Error()), Text: report(r.Err)}
+			c.Failure = &junitFailure{Message: firstLine(report(r.Err)), Text: report(r.Err)}
 			s.Failures++
 		}
 		s.Cases = append(s.Cases, c)

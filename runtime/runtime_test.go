@@ -132,7 +132,7 @@ func TestJUnit(t *testing.T) {
 	if s.Name != "demo" || s.Tests != 3 || s.Failures != 2 || len(s.Cases) != 3 {
 		t.Fatalf("suite %+v", s)
 	}
-	if c := s.Cases[0]; c.Name != "demo" || c.Failure == nil || c.Failure.Message != `machine.succeed: web: command "false" failed` || !strings.HasPrefix(c.Failure.Text, "REPORT") {
+	if c := s.Cases[0]; c.Name != "demo" || c.Failure == nil || c.Failure.Message != `REPORT machine.succeed: web: command "false" failed` || !strings.HasPrefix(c.Failure.Text, "REPORT") {
 		t.Errorf("whole-file case %+v", c)
 	}
 	if c := s.Cases[2]; c.Name != "a/b" || c.Failure == nil || s.Cases[1].Failure != nil {

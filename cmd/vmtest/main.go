@@ -4,6 +4,8 @@
 //
 // Usage:
 //
+//	vmtest run [flags] FILE...               run test files, each with its own network
+//	vmtest deps [flags] FILE...              print the packages the files' machines need
 //	vmtest exec [flags] [--] CMD [ARG...]   run CMD in a throwaway machine
 //	vmtest doctor [flags]                    check QEMU, kernel, accelerator
 //	vmtest version
@@ -46,6 +48,10 @@ func run(args []string) int {
 		return exitUsage
 	}
 	switch args[0] {
+	case "run":
+		return cmdRun(args[1:])
+	case "deps":
+		return cmdDeps(args[1:])
 	case "exec":
 		return cmdExec(args[1:])
 	case "doctor":
@@ -62,10 +68,14 @@ func run(args []string) int {
 	return exitUsage
 }
 
-var verbs = []string{"exec", "doctor", "version", "help"}
+var verbs = []string{"run", "deps", "exec", "doctor", "version", "help"}
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
+  vmtest run [-j N] [--timeout DURATION] [--out DIR] [-L DIR] [-v] FILE...
+        run each test file with its own network of machines; results in DIR/<test>/
+  vmtest deps [-L DIR] FILE...
+        print the Debian packages the files' machines need, one per line
   vmtest exec [--memory MIB] [--cpus N] [--timeout DURATION] [--keep-state] [-v] [--] CMD [ARG...]
         boot one throwaway machine, run CMD in it, exit with its status
   vmtest doctor

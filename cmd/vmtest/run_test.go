@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"encoding/xml"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// junitCases reads dir/junit.xml and returns its testcases' names, and
+// which of them failed.
+func junitCases(t *testing.T, path string) (names []string, failed map[string]bool) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Suites []struct {
+			Cases []struct {
+				Name    string    `xml:"name,attr"`
+				Failure *struct{} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	failed = map[string]bool{}
+	for _, c := range doc.Suites[0].Cases {
+		names = append(names, c.Name)
+		failed[c.Name] = c.Failure != nil
+	}
+	return names, failed
+}
+
+// TestRunExamples runs the examples in parallel (-j 2), each its own
+// network: one machine; two machines where the client reaches the server
+// by name; the paper's Figure 1, whose machines refer to each other.
+func TestRunExamples(t *testing.T) {
+	out := t.TempDir()
+	stdout, stderr, code := vmtest(t, nil, "run", "--out", out,
+		"../../examples/hello.star", "../../examples/ping.star", "../../examples/figure1.star", "-j", "2")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"PASS hello (", "PASS ping (", "PASS figure1 (", "3 of 3 test files passed"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	for test, machines := range map[string][]string{
+		"hello":   {"hello"},
+		"ping":    {"client", "server"},
+		"figure1": {"client", "postgresql", "webserver"},
+	} {
+		dir := filepath.Join(out, test)
+		names, failed := junitCases(t, filepath.Join(dir, "junit.xml"))
+		if len(names) < 3 || names[0] != test {
+			t.Errorf("%s: junit testcases %q", test, names)
+		}
+		for n, f := range failed {
+			if f {
+				t.Errorf("%s: junit says %s failed", test, n)
+			}
+		}
+		for _, m := range machines {
+			if _, err := os.Stat(filepath.Join(dir, m+".console.log")); err != nil {
+				t.Errorf("%s: %v", test, err)
+			}
+		}
+		if log, err := os.ReadFile(filepath.Join(dir, "log.txt")); err != nil || !bytes.Contains(log, []byte("PASS "+test)) {
+			t.Errorf("%s: log.txt: %v\n%s", test, err, log)
+		}
+	}
+}
+
+// TestRunFailures runs two failing files at once: a command with a
+// non-zero status, and one that outlives its timeout=. Each report shows
+// the script's position, the machine, the command, its status and
+// output, the console, and the traceback.
+func TestRunFailures(t *testing.T) {
+	out := t.TempDir()
+	stdout, stderr, code := vmtest(t, []string{"NO_COLOR="}, "run", "-j", "2", "--out", out, "testdata/run/fail.star", "testdata/run/slow.star")
+	if code != exitFailure {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, exitFailure, stdout, stderr)
+	}
+	for _, want := range []string{
+		"testdata/run/fail.star:6:14: machine.succeed: m: command \"echo some output; echo an error message >&2; exit 3\" failed with exit status 3\n" +
+			"  machine: m\n" +
+			"  command: echo some output; echo an error message >&2; exit 3\n" +
+			"  status:  exit status 3\n" +
+			"  stdout (last 1 lines):\n    some output\n" +
+			"  stderr (last 1 lines):\n    an error message\n" +
+			"  console of m (last ",
+		"Traceback (most recent call last):\n" +
+			"  testdata/run/fail.star:9:8: in <toplevel>\n" +
+			"  <builtin>: in subtest\n" +
+			"  testdata/run/fail.star:6:14: in check\n",
+		"ok first (", "FAIL second (",
+		"FAIL fail (", "1 machine, 2 subtests, 1 failed)",
+		"testdata/run/slow.star:3:10: machine.succeed: m: command \"sleep 600\" timed out after 2s\n",
+		"  status:  timed out after 2s and killed\n",
+		"0 of 2 test files passed",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "never") {
+		t.Errorf("the subtest after the failure ran:\n%s", stdout)
+	}
+	names, failed := junitCases(t, filepath.Join(out, "fail", "junit.xml"))
+	if strings.Join(names, ",") != "fail,first,second" || !failed["fail"] || failed["first"] || !failed["second"] {
+		t.Errorf("junit testcases %q, failed %v", names, failed)
+	}
+}
+
+// TestRunTimeout stops a run at --timeout: the machine is stopped, the
+// run fails and says why.
+func TestRunTimeout(t *testing.T) {
+	start := time.Now()
+	stdout, _, code := vmtest(t, nil, "run", "--timeout", "12s", "--out", t.TempDir(), "testdata/run/hang.star")
+	if code != exitFailure || !strings.Contains(stdout, "the run of testdata/run/hang.star timed out after 12s (--timeout)") {
+		t.Fatalf("exit %d:\n%s", code, stdout)
+	}
+	if d := time.Since(start); d > 90*time.Second {
+		t.Errorf("a run with --timeout 12s took %s", d)
+	}
+}
+
+// TestRunInterrupt: Ctrl-C stops the run and its machines.
+func TestRunInterrupt(t *testing.T) {
+	cmd := exec.Command(bin, "run", "--out", t.TempDir(), "testdata/run/hang.star")
+	var out bytes.Buffer
+	cmd.Stdout = &syncWriter{b: &out}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var qemu int
+	for deadline := time.Now().Add(120 * time.Second); qemu == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the machine did not run the command within 120 s:\n%s", cmd.Stdout.(*syncWriter).String())
+		}
+		if qs := qemuChildren(cmd.Process.Pid); len(qs) == 1 && strings.Contains(cmd.Stdout.(*syncWriter).String(), "$ sleep 600") {
+			qemu = qs[0]
+		}
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("after Ctrl-C: %v, want exit %d", err, exitInterrupted)
+	}
+	if alive(qemu) {
+		t.Fatalf("qemu %d still runs after Ctrl-C", qemu)
+	}
+	if s := cmd.Stdout.(*syncWriter).String(); !strings.Contains(s, "interrupted") || !strings.Contains(s, "FAIL hang") {
+		t.Errorf("output after Ctrl-C:\n%s", s)
+	}
+}
+
+// TestRunBadInput: errors found before anything boots.
+func TestRunBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no file", []string{"run"}, exitUsage, "no test file given"},
+		{"same name", []string{"run", "a/x.star", "b/x.star"}, exitUsage, `a/x.star and b/x.star have the same test name "x"`},
+		{"bad -j", []string{"run", "-j", "0", "x.star"}, exitUsage, "-j 0: want at least 1"},
+		{"missing file", []string{"run", "testdata/run/nonexistent.star"}, exitFailure, "nonexistent.star: no such file or directory"},
+		{"unknown key", []string{"run", "testdata/run/bad.star"}, exitFailure,
+			`testdata/run/bad.star:1:14: machine: unexpected keyword argument "memroy" (did you mean memory?)`},
+		{"missing packages", []string{"run", "testdata/run/missing.star"}, exitFailure,
+			"testdata/run/missing.star:3:10: start_all: 2 package(s) the machines need are not installed on this host (guests run the host's files):\n" +
+				"  another-missing-package (wanted by b)\n  no-such-package-for-vmtest (wanted by a)\n" +
+				"install them with:\n  apt-get install -y another-missing-package no-such-package-for-vmtest\n"},
+		{"deps", []string{"deps", "../../examples/figure1.star", "testdata/run/missing.star"}, 0,
+			"another-missing-package\ncurl\nno-such-package-for-vmtest\npython3\n"},
+		{"deps error", []string{"deps", "testdata/run/bad.star"}, exitFailure, `unexpected keyword argument "memroy"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{tc.args[0], "--out", t.TempDir()}, tc.args[1:]...)
+			if tc.args[0] == "deps" {
+				args = tc.args
+			}
+			stdout, stderr, code := vmtest(t, nil, args...)
+			if code != tc.code || !strings.Contains(stdout+stderr, tc.want) {
+				t.Fatalf("exit %d, want %d and %q in:\n%s%s", code, tc.code, tc.want, stdout, stderr)
+			}
+			if strings.Contains(stdout, "booting") {
+				t.Errorf("a machine booted:\n%s", stdout)
+			}
+		})
+	}
+}
+
+// TestOutDirIsNotClobbered: a directory vmtest did not make is left alone.
+func TestOutDirIsNotClobbered(t *testing.T) {
+	out := t.TempDir()
+	os.MkdirAll(filepath.Join(out, "bad"), 0o755)
+	os.WriteFile(filepath.Join(out, "bad", "precious"), []byte("x"), 0o644)
+	stdout, _, code := vmtest(t, nil, "run", "--out", out, "testdata/run/bad.star")
+	if code != exitFailure || !strings.Contains(stdout, "refusing to replace") {
+		t.Fatalf("exit %d:\n%s", code, stdout)
+	}
+	if _, err := os.Stat(filepath.Join(out, "bad", "precious")); err != nil {
+		t.Fatal(err)
+	}
+}
