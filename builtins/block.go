@@ -27,7 +27,8 @@ var errThreadCancelled = errors.New("cancelled")
 // cancellation at every step; nothing else exposes it). Call it only from
 // the goroutine running thread, inside a builtin.
 func (s *Script) block(thread *starlark.Thread, op func(ctx context.Context) error) error {
-	ctx, cancel := context.WithCancelCause(lang.Context(thread))
+	parent := lang.Context(thread)
+	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	done := make(chan error, 1)
 	go func() { done <- op(ctx) }()
@@ -39,6 +40,9 @@ func (s *Script) block(thread *starlark.Thread, op func(ctx context.Context) err
 			return err
 		case <-t.C:
 			if _, err := starlark.Call(thread, s.probe, nil, nil); err != nil {
+				if parent.Err() != nil {
+					return <-done // the context cancelled the thread: op says why
+				}
 				cancel(errThreadCancelled)
 				<-done
 				return errThreadCancelled

@@ -246,9 +246,10 @@ func (m *Machine) WaitForShutdown(ctx context.Context) error {
 	m.mu.Lock()
 	v := m.vm
 	m.mu.Unlock()
-	if v == nil {
+	if v == nil || !v.Running() {
 		return nil
 	}
+	m.net.log.Machinef(m.Name(), "waiting for it to power off")
 	if err := v.Wait(ctx); err != nil {
 		return m.errorf(err, "still running: %v", context.Cause(ctx))
 	}
@@ -269,10 +270,23 @@ func (m *Machine) close() {
 	}
 }
 
-// commandString shows a command in messages.
+// commandString shows a command in messages: the shell string, or the
+// argument vector as a shell would read it back.
 func commandString(c Command) string {
 	if c.Shell != "" || len(c.Argv) == 0 {
 		return c.Shell
 	}
-	return strings.Join(c.Argv, " ")
+	words := make([]string, len(c.Argv))
+	for i, a := range c.Argv {
+		words[i] = shellQuote(a)
+	}
+	return strings.Join(words, " ")
+}
+
+// shellQuote returns s as one POSIX shell word.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
 }

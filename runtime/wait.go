@@ -82,5 +82,6 @@ func (m *Machine) WaitForConsoleText(ctx context.Context, re *regexp.Regexp, tim
 		e.TimedOut = true
 		return "", e
 	}
+	m.net.log.Machinef(m.Name(), "console: %s", line)
 	return line, nil
 }

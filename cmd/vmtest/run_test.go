@@ -215,3 +215,24 @@ func TestOutDirIsNotClobbered(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRunMachineMethods runs every Machine method on one real machine.
+func TestRunMachineMethods(t *testing.T) {
+	out := t.TempDir()
+	stdout, stderr, code := vmtest(t, nil, "run", "--out", out, "testdata/run/methods.star")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for file, want := range map[string]string{
+		"methods/copied/out/sub/r.txt": "result\n",
+		"methods/copied/out/link":      "result\n",
+		"methods/secret.conf":          "x = 1\n",
+	} {
+		if got, err := os.ReadFile(filepath.Join(out, file)); err != nil || string(got) != want {
+			t.Errorf("%s: %q, %v; want %q", file, got, err, want)
+		}
+	}
+	if log, _ := os.ReadFile(filepath.Join(out, "methods", "log.txt")); !bytes.Contains(log, []byte("waited for everything")) {
+		t.Errorf("log.txt lacks the script's log():\n%s", log)
+	}
+}
