@@ -135,6 +135,9 @@ func (m *Machine) CopyFromVM(ctx context.Context, src, target string) (string, e
 	if base == "/" {
 		return "", errors.New("copying the guest's whole root is not supported")
 	}
+	if target == "" && m.net.ownFile(base) {
+		return "", fmt.Errorf("copying %s would replace vmtest's own %s in the output directory; give a target_dir", src, base)
+	}
 	dir := filepath.Join(out, target)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err

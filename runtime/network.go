@@ -248,3 +248,13 @@ func (n *Network) Sleep(ctx context.Context, d time.Duration) error {
 		return context.Cause(ctx)
 	}
 }
+
+// ownFile reports whether name, at the top of the output directory, is
+// one of the files the run writes there itself.
+func (n *Network) ownFile(name string) bool {
+	switch name {
+	case "log.txt", "junit.xml", ".vmtest-out":
+		return true
+	}
+	return strings.HasSuffix(name, ".console.log")
+}
