@@ -252,7 +252,7 @@ func (m *Machine) callError(ctx context.Context, err error, res wire.Result, for
 	case err != nil && ctx.Err() != nil:
 		return m.errorf(err, "%s: cancelled: %v", what, context.Cause(ctx))
 	case err != nil:
-		return m.errorf(err, "%s: %v", what, err)
+		return m.errorf(err, "%s: %s", what, reason(err))
 	case res.Error != "":
 		return m.errorf(errors.New(res.Error), "%s: %s", what, res.Error)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/vmtest/vmtest/vm"
 )
 
 // ErrDeclareOnly is returned by every action of a Network made with
@@ -79,4 +81,14 @@ func Details(err error) string {
 		return e.Details()
 	}
 	return ""
+}
+
+// reason returns err's message for a one-line report: a machine that
+// stopped says why (its console is in the report's details anyway).
+func reason(err error) string {
+	var be *vm.BootError
+	if errors.As(err, &be) {
+		return be.Reason
+	}
+	return err.Error()
 }

@@ -101,7 +101,7 @@ func (m *Machine) execute(ctx context.Context, c Command, logged bool) (Output, 
 	case err != nil && callCtx.Err() != nil:
 		return fail(err, "no answer", "command %q: the guest did not answer within %s", cmd, c.Timeout+graceAfterTimeout)
 	case err != nil:
-		return fail(err, "", "command %q: %v", cmd, err)
+		return fail(err, "", "command %q: %s", cmd, reason(err))
 	case res.TimedOut:
 		o, e := fail(nil, "timed out after "+c.Timeout.String()+" and killed", "command %q timed out after %s", cmd, c.Timeout)
 		e.(*Error).TimedOut = true

@@ -100,11 +100,7 @@ func (m *Machine) bootLocked(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return m.errorf(context.Cause(ctx), "boot cancelled: %v", context.Cause(ctx))
 		}
-		var be *vm.BootError
-		if errors.As(err, &be) {
-			return m.errorf(err, "did not boot: %s", be.Reason)
-		}
-		return m.errorf(err, "did not boot: %v", err)
+		return m.errorf(err, "did not boot: %s", reason(err))
 	}
 	log.Machinef(m.Name(), "up after %s", round(time.Since(start)))
 	return nil
@@ -199,7 +195,7 @@ func (m *Machine) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	if err := m.vm.Shutdown(ctx); err != nil {
-		return m.errorf(err, "shutdown: %v", err)
+		return m.errorf(err, "shutdown: %s", reason(err))
 	}
 	m.net.log.Machinef(m.Name(), "shut down")
 	return nil
@@ -231,7 +227,7 @@ func (m *Machine) Reboot(ctx context.Context) error {
 	if m.vm != nil && m.vm.Running() {
 		m.net.log.Machinef(m.Name(), "rebooting")
 		if err := m.vm.Shutdown(ctx); err != nil {
-			return m.errorf(err, "reboot: %v", err)
+			return m.errorf(err, "reboot: %s", reason(err))
 		}
 	}
 	return m.bootLocked(ctx)

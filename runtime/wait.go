@@ -46,7 +46,7 @@ func (m *Machine) wait(ctx context.Context, what string, timeout time.Duration, 
 	case err != nil && ctx.Err() != nil:
 		return m.errorf(err, "waiting for %s: cancelled: %v", what, context.Cause(ctx))
 	case err != nil:
-		return m.errorf(err, "waiting for %s: %v", what, err)
+		return m.errorf(err, "waiting for %s: %s", what, reason(err))
 	case res.TimedOut:
 		e := m.errorf(nil, "%s did not happen within %s", what, timeout)
 		e.TimedOut = true
