@@ -3,6 +3,9 @@
 package agent
 
 import (
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -33,9 +36,41 @@ func powerDown(reboot bool) {
 	}
 }
 
-// othersAlive reports whether any process other than PID 1 and kernel
-// threads remains. kill(-1, 0) fails with ESRCH when there is none left to
-// signal. Zombies still count until reaped, which the Reaper does.
+// othersAlive reports whether any user process other than PID 1 is still
+// running. kill(-1, 0) cannot tell: it succeeds on kernel threads too.
+// Zombies do not count; the Reaper collects them.
 func othersAlive() bool {
-	return unix.Kill(-1, 0) == nil
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == 1 {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil && liveUserProcess(string(b)) {
+			return true
+		}
+	}
+	return false
+}
+
+// pfKthread is the PF_KTHREAD bit of a task's flags.
+const pfKthread = 0x00200000
+
+// liveUserProcess reports whether a /proc/PID/stat line describes a process
+// that is neither a kernel thread nor a zombie.
+func liveUserProcess(stat string) bool {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return false
+	}
+	// After "pid (comm) ": state ppid pgrp session tty_nr tpgid flags ...
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 7 || f[0] == "Z" || f[0] == "X" {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&pfKthread == 0
 }

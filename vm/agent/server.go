@@ -74,10 +74,10 @@ func (s *Server) Event(ev wire.Event) error { return s.w.JSON(0, wire.TypeEvent,
 // (they are cancelled when the stream ends). It returns nil on a clean end
 // of stream.
 func (s *Server) Serve(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait() // deferred first, so it runs after cancel below
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	for {
 		f, err := wire.ReadFrame(s.r)
 		if err == io.EOF {

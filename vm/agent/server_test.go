@@ -20,19 +20,21 @@ import (
 func serve(t *testing.T) *wire.Client {
 	t.Helper()
 	hostEnd, guestEnd := net.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
+	// The reaper outlives the server: requests still running when the
+	// stream ends are killed, and their exits must still be collected.
+	reaperCtx, stopReaper := context.WithCancel(context.Background())
 	reaper := NewReaper()
 	reaperDone := make(chan struct{})
-	go func() { reaper.Run(ctx); close(reaperDone) }()
+	go func() { reaper.Run(reaperCtx); close(reaperDone) }()
 	s := NewServer(guestEnd, guestEnd, reaper)
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx) }()
+	go func() { served <- s.Serve(context.Background()) }()
 	c := wire.NewClient(hostEnd, nil)
 	t.Cleanup(func() {
 		c.Close()
 		guestEnd.Close()
-		cancel()
 		<-served
+		stopReaper()
 		<-reaperDone
 	})
 	return c
@@ -233,6 +235,35 @@ func TestWaitPort(t *testing.T) {
 	}
 }
 
+func TestEndOfStreamCancelsRequests(t *testing.T) {
+	hostEnd, guestEnd := net.Pipe()
+	reaperCtx, stopReaper := context.WithCancel(context.Background())
+	defer stopReaper()
+	reaper := NewReaper()
+	go reaper.Run(reaperCtx)
+	s := NewServer(guestEnd, guestEnd, reaper)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(context.Background()) }()
+	w := wire.NewWriter(hostEnd)
+	if err := w.JSON(1, wire.TypeRequest, wire.Request{Op: wire.OpExec, Argv: []string{"sleep", "60"}}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // drain, so the server's writes do not block
+		for {
+			if _, err := wire.ReadFrame(hostEnd); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	hostEnd.Close()
+	select {
+	case <-served:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after the stream ended with a request running")
+	}
+}
+
 func TestUnknownOp(t *testing.T) {
 	c := serve(t)
 	res, _, _ := call(t, c, wire.Request{Op: "frobnicate"}, nil)
@@ -253,5 +284,21 @@ func TestExecAsUser(t *testing.T) {
 	res, _, _ = call(t, c, wire.Request{Op: wire.OpExec, Argv: []string{"true"}, User: "no-such-user"}, nil)
 	if !strings.Contains(res.Error, `no user "no-such-user"`) {
 		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestLiveUserProcess(t *testing.T) {
+	for _, tc := range []struct {
+		stat string
+		want bool
+	}{
+		{"42 (sleep) S 1 42 42 0 -1 4194560 100 0 0 0", true},
+		{"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0", false}, // PF_KTHREAD set
+		{"43 (sh) Z 1 43 43 0 -1 4194564 0 0 0 0", false},
+		{"44 (a) b) (c) R 1 44 44 0 -1 4194304 0 0", true}, // ')' in the name
+	} {
+		if got := liveUserProcess(tc.stat); got != tc.want {
+			t.Errorf("liveUserProcess(%q) = %v, want %v", tc.stat, got, tc.want)
+		}
 	}
 }
