@@ -12,11 +12,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"debug/elf"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -25,15 +27,18 @@ import (
 
 // formatVersion changes whenever Build lays out the image differently, so
 // that images cached by an older vmtest are not reused.
-const formatVersion = "vmtest-initramfs-1"
+const formatVersion = "vmtest-initramfs-3" // 2: module signatures stripped; 3: on-demand groups
 
 // Spec says what goes into an initramfs.
 type Spec struct {
 	Agent      string   // the static vmtest binary; becomes /init
 	Release    string   // the guest kernel's release, e.g. 6.1.0-56-amd64
 	ModulesDir string   // that kernel's modules, e.g. /lib/modules/6.1.0-56-amd64
-	Modules    []string // modules to include, with their dependencies (e.g. DefaultModules())
-	CacheDir   string   // where the image is cached (see package cache)
+	Modules    []string // modules loaded at boot, with their dependencies (e.g. DefaultModules())
+	// OnDemand are further groups of modules, by name (e.g. OnDemandModules()),
+	// loaded by the agent only when needed.
+	OnDemand map[string][]string
+	CacheDir string // where the image is cached (see package cache)
 }
 
 // Build returns the path of an initramfs for s, building it unless the cache
@@ -43,7 +48,8 @@ type Spec struct {
 //	/dev/console                   character device 5:1, so that /init starts with stdin, stdout and stderr
 //	/dev /proc /sys /run /newroot /mnt   empty directories, mode 0755; /tmp, mode 1777
 //	/lib/modules/<Release>/<path>  each module Resolve(ModulesDir, Modules) returns, same relative path
-//	/modules.order                 the absolute paths of those modules in the guest, one per line, in load order
+//	/modules.order                 the absolute paths of the boot modules in the guest, one per line, in load order
+//	/modules.<group>               likewise for each on-demand group, less the modules listed before it
 //
 // The hash covers the agent's bytes, the release, the modules directory,
 // the resolved module list with each file's size and modification time, and
@@ -71,9 +77,37 @@ func Build(s Spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Each on-demand group, in name order, lists what it adds to the boot
+	// modules and to the groups before it.
+	groups := make([]string, 0, len(s.OnDemand))
+	for g := range s.OnDemand {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	seen := map[string]bool{}
+	for _, m := range mods {
+		seen[m] = true
+	}
+	order := map[string][]string{"order": mods}
+	for _, g := range groups {
+		gm, err := Resolve(s.ModulesDir, s.OnDemand[g])
+		if err != nil {
+			return "", err
+		}
+		for _, m := range gm {
+			if !seen[m] {
+				seen[m] = true
+				order[g] = append(order[g], m)
+				mods = append(mods, m)
+			}
+		}
+	}
 
 	agentSum := sha256.Sum256(agent)
 	parts := [][]byte{[]byte(formatVersion), agentSum[:], []byte(s.Release), []byte(s.ModulesDir)}
+	for _, g := range append([]string{"order"}, groups...) {
+		parts = append(parts, []byte("group "+g), []byte(strings.Join(order[g], " ")))
+	}
 	sizes := make([]int64, len(mods))
 	for i, m := range mods {
 		fi, err := os.Stat(filepath.Join(s.ModulesDir, m))
@@ -97,15 +131,19 @@ func Build(s Spec) (string, error) {
 		cw.WriteDir("tmp", os.ModeSticky|0o777)
 		cw.WriteCharDevice("dev/console", 0o600, 5, 1)
 		cw.WriteFile("init", 0o755, agent)
-		var order strings.Builder
 		for i, m := range mods {
 			guestPath := path.Join("/lib/modules", s.Release, m)
 			if err := copyModule(cw, guestPath, filepath.Join(s.ModulesDir, m), sizes[i]); err != nil {
 				return err
 			}
-			order.WriteString(guestPath + "\n")
 		}
-		cw.WriteFile("modules.order", 0o644, []byte(order.String()))
+		for _, g := range append([]string{"order"}, groups...) {
+			var list strings.Builder
+			for _, m := range order[g] {
+				list.WriteString(path.Join("/lib/modules", s.Release, m) + "\n")
+			}
+			cw.WriteFile("modules."+g, 0o644, []byte(list.String()))
+		}
 		return cw.Close()
 	})
 	if err != nil {
@@ -115,12 +153,40 @@ func Build(s Spec) (string, error) {
 }
 
 func copyModule(cw *Writer, guestPath, hostPath string, size int64) error {
-	f, err := os.Open(hostPath)
+	data, err := os.ReadFile(hostPath)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	return cw.WriteFileFrom(guestPath, 0o644, size, f)
+	return cw.WriteFile(guestPath, 0o644, stripSignature(data))
+}
+
+// sigMagic ends a module that carries an appended signature.
+const sigMagic = "~Module signature appended~\n"
+
+// stripSignature returns an uncompressed module without its appended
+// signature. The guest kernel then skips hashing and RSA-verifying it,
+// which under software emulation costs about half a second for the
+// default modules. Signatures are not enforced in vmtest guests (no secure
+// boot, no module.sig_enforce); the kernel notes the unsigned module as a
+// taint and loads it. Anything that does not end as a signed module should
+// is returned unchanged.
+func stripSignature(m []byte) []byte {
+	if !bytes.HasSuffix(m, []byte(sigMagic)) {
+		return m
+	}
+	// struct module_signature (12 bytes) precedes the magic; its last four
+	// bytes are the signature's length, big endian.
+	end := len(m) - len(sigMagic)
+	if end < 12 {
+		return m
+	}
+	info := m[end-12 : end]
+	sigLen := int(binary.BigEndian.Uint32(info[8:12]))
+	cut := end - 12 - sigLen
+	if sigLen <= 0 || cut < 0 {
+		return m
+	}
+	return m[:cut]
 }
 
 // checkStatic refuses an agent binary that is not a statically linked ELF

@@ -44,6 +44,7 @@ func TestBuildHost(t *testing.T) {
 		Release:    k.Release,
 		ModulesDir: k.ModulesDir,
 		Modules:    DefaultModules(),
+		OnDemand:   OnDemandModules(),
 		CacheDir:   t.TempDir(),
 	}
 	t0 := time.Now()
@@ -89,12 +90,24 @@ func TestBuildHost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e, ok := entries[guest[1:]]; !ok || !bytes.Equal(e.data, host) || e.mode != 0o100644 {
-			t.Errorf("%s: present %v, mode %o, %d bytes; want a copy of %s", guest, ok, e.mode, len(e.data), m)
+		e, ok := entries[guest[1:]]
+		if !ok || !bytes.Equal(e.data, stripSignature(host)) || e.mode != 0o100644 {
+			t.Errorf("%s: present %v, mode %o, %d bytes; want a copy of %s without its signature", guest, ok, e.mode, len(e.data), m)
+		}
+		if bytes.HasSuffix(e.data, []byte(sigMagic)) || len(e.data) >= len(host) {
+			t.Errorf("%s: %d bytes of %d: the signature was not stripped", guest, len(e.data), len(host))
 		}
 	}
 	if got := string(entries["modules.order"].data); got != wantOrder.String() {
 		t.Errorf("modules.order =\n%s\nwant\n%s", got, wantOrder.String())
+	}
+	// The disk group lists ext4 and what it needs beyond the boot modules.
+	disk := string(entries["modules.disk"].data)
+	if !strings.HasSuffix(disk, "/ext4.ko\n") || !strings.Contains(disk, "/jbd2.ko\n") || strings.Contains(disk, "/virtio.ko\n") {
+		t.Errorf("modules.disk =\n%s\nwant ext4 last, after jbd2, and no boot module", disk)
+	}
+	if net := string(entries["modules.net"].data); !strings.HasSuffix(net, "/virtio_net.ko\n") {
+		t.Errorf("modules.net =\n%s\nwant virtio_net", net)
 	}
 
 	// The cpio tool reads it too.
