@@ -71,6 +71,7 @@ func Prepare(ctx context.Context, o Options) (*Artifacts, error) {
 		Release:    k.Release,
 		ModulesDir: k.ModulesDir,
 		Modules:    initramfs.DefaultModules(),
+		OnDemand:   initramfs.OnDemandModules(),
 		CacheDir:   dir,
 	})
 	if err != nil {

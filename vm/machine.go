@@ -28,7 +28,10 @@ type Config struct {
 	Name   string // the guest's host name
 	Memory int    // MiB; 0 means 512
 	CPUs   int    // 0 means 1
-	Disk   disk.Image
+	// Disk holds the guest's writable upper layer and survives reboots and
+	// power cuts. Without one (Path ""), writes live in the guest's memory
+	// and vanish when QEMU stops.
+	Disk disk.Image
 	// Dir is the machine's private directory (mode 0700, see RunDir) for
 	// its sockets.
 	Dir string
@@ -245,9 +248,14 @@ func (m *Machine) boot(ctx context.Context) error {
 		TimeNS:   time.Now().UnixNano(),
 		Hostname: m.cfg.Name,
 		RootTag:  "root",
-		Disk:     "vda",
 		Files:    m.cfg.Files,
 		Entropy:  entropy(),
+	}
+	if m.cfg.Disk.Path != "" {
+		req.Disk = "vda"
+	}
+	for _, n := range m.cfg.NICs {
+		req.Interfaces = append(req.Interfaces, wire.Interface{MAC: n.MAC, Addrs: n.Addrs})
 	}
 	res, err := inst.agent.Call(ctx, req, nil, nil, nil)
 	if err == nil && res.Error != "" {

@@ -104,14 +104,13 @@ func execOnce(ctx context.Context, bf bootFlags, c execConfig) (int, error) {
 	if err != nil {
 		return exitVMFailure, err
 	}
+	// A throwaway machine keeps its writes in memory: no disk to make, no
+	// ext4 to load. --keep-state gives it a disk that outlives the run.
 	var img disk.Image
 	if c.keep {
-		img, err = disk.Keep(c.name+".qcow2", dir, disk.DefaultSize)
-	} else {
-		img, err = disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize)
-	}
-	if err != nil {
-		return exitVMFailure, err
+		if img, err = disk.Keep(c.name+".qcow2", dir, disk.DefaultSize); err != nil {
+			return exitVMFailure, err
+		}
 	}
 	logFile, err := os.Create(filepath.Join(dir, "console.log"))
 	if err != nil {

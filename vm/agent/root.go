@@ -22,13 +22,21 @@ const (
 
 // configure turns the initramfs into the machine's root: the host's files
 // over 9p, read-only, under an overlay whose upper layer is the machine's
-// disk. It then writes the requested files and switches into the new root.
+// disk (or memory, for a machine without one). It then writes the requested files, switches into the new root and
+// configures the network interfaces.
 func configure(_ context.Context, req wire.Request) error {
 	if err := setClock(req.TimeNS); err != nil {
 		return err
 	}
 	if len(req.Entropy) > 0 {
 		addEntropy(req.Entropy)
+	}
+	// First, so the NICs' drivers probe while the root is being built;
+	// configureNetwork finds the links later by MAC.
+	if len(req.Interfaces) > 0 {
+		if err := loadModules("/modules.net"); err != nil {
+			return err
+		}
 	}
 	for _, d := range []string{lowerDir, diskDir, newRoot} {
 		os.MkdirAll(d, 0o755)
@@ -42,15 +50,11 @@ func configure(_ context.Context, req wire.Request) error {
 	if err := unix.Mount(tag, lowerDir, "9p", unix.MS_RDONLY, "trans=virtio,version=9p2000.L,msize=512000,cache=loose"); err != nil {
 		return fmt.Errorf("mounting the host root (9p tag %q): %v", tag, err)
 	}
-	disk := "/dev/" + req.Disk
-	if req.Disk == "" {
-		return fmt.Errorf("configure: no disk named")
+	trace("9p root mounted")
+	if err := mountUpper(req.Disk); err != nil {
+		return err
 	}
-	// noinit_itable: a fresh image was made with lazy inode tables; zeroing
-	// them in the background would burn guest CPU for nothing.
-	if err := unix.Mount(disk, diskDir, "ext4", 0, "noinit_itable"); err != nil {
-		return fmt.Errorf("mounting the machine disk %s: %v", disk, err)
-	}
+	trace("upper layer mounted")
 	upper, work := filepath.Join(diskDir, "upper"), filepath.Join(diskDir, "work")
 	for _, d := range []string{upper, work} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -83,15 +87,39 @@ func configure(_ context.Context, req wire.Request) error {
 		}
 		os.Chmod(p, os.FileMode(f.Mode))
 	}
+	trace("overlay mounted")
 	if err := switchRoot(); err != nil {
 		return err
 	}
+	trace("switched root")
 	if req.Hostname != "" {
 		if err := unix.Sethostname([]byte(req.Hostname)); err != nil {
 			return fmt.Errorf("setting the host name: %v", err)
 		}
 	}
 	unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, "")
+	return configureNetwork(req.Interfaces)
+}
+
+// mountUpper mounts what holds the overlay's upper layer on diskDir: the
+// ext4 file system on the block device disk (e.g. "vda"), loading the disk
+// modules first; or, when disk is empty, a tmpfs, so a throwaway machine
+// pays neither for those modules nor for a journal.
+func mountUpper(disk string) error {
+	if disk == "" {
+		if err := unix.Mount("tmpfs", diskDir, "tmpfs", 0, "mode=0755"); err != nil {
+			return fmt.Errorf("mounting a tmpfs for the upper layer: %v", err)
+		}
+		return nil
+	}
+	if err := loadModules("/modules.disk"); err != nil {
+		return err
+	}
+	// noinit_itable: a fresh image was made with lazy inode tables; zeroing
+	// them in the background would burn guest CPU for nothing.
+	if err := unix.Mount("/dev/"+disk, diskDir, "ext4", 0, "noinit_itable"); err != nil {
+		return fmt.Errorf("mounting the machine disk /dev/%s: %v", disk, err)
+	}
 	return nil
 }
 
@@ -117,7 +145,11 @@ func switchRoot() error {
 	// Free what the initramfs held; only the files the agent itself put
 	// there, never anything below a mount point.
 	os.Remove("/init")
-	os.Remove("/modules.order")
+	if lists, err := filepath.Glob("/modules.*"); err == nil {
+		for _, l := range lists {
+			os.Remove(l)
+		}
+	}
 	os.RemoveAll("/lib")
 	if err := os.Chdir(newRoot); err != nil {
 		return err
