@@ -1,6 +1,6 @@
 module github.com/vmtest/vmtest
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/ulikunitz/xz v0.5.17
