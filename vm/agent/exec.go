@@ -164,8 +164,10 @@ func (s *Server) exec(ctx context.Context, r *request, req wire.Request) wire.Re
 // the home directory of the user named by spec (a name or a numeric uid;
 // empty means root).
 func identity(spec string) (*syscall.Credential, []string, string, error) {
-	if spec == "" {
-		spec = "root"
+	if spec == "" || spec == "root" || spec == "0" {
+		// Most commands run as root: spare them a read of /etc/passwd,
+		// which on a fresh machine goes through 9p to the host.
+		return nil, baseEnv("root", "/root"), "/root", nil
 	}
 	u, err := user.Lookup(spec)
 	if err != nil {
@@ -176,15 +178,7 @@ func identity(spec string) (*syscall.Credential, []string, string, error) {
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("exec: no user %q in the guest's /etc/passwd", spec)
 	}
-	env := []string{
-		"PATH=" + DefaultPath,
-		"HOME=" + u.HomeDir,
-		"USER=" + u.Username,
-		"LOGNAME=" + u.Username,
-		"SHELL=/bin/sh",
-		"LANG=C.UTF-8",
-		"TERM=dumb",
-	}
+	env := baseEnv(u.Username, u.HomeDir)
 	if u.Uid == "0" {
 		return nil, env, u.HomeDir, nil
 	}
@@ -199,6 +193,19 @@ func identity(spec string) (*syscall.Credential, []string, string, error) {
 		}
 	}
 	return cred, env, u.HomeDir, nil
+}
+
+// baseEnv is the environment every program starts with.
+func baseEnv(name, home string) []string {
+	return []string{
+		"PATH=" + DefaultPath,
+		"HOME=" + home,
+		"USER=" + name,
+		"LOGNAME=" + name,
+		"SHELL=/bin/sh",
+		"LANG=C.UTF-8",
+		"TERM=dumb",
+	}
 }
 
 // mergeEnv returns base with each KEY=VALUE of extra replacing or adding KEY.
