@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/vmtest/vmtest/vm/disk"
+	"github.com/vmtest/vmtest/vm/qmp"
 	"github.com/vmtest/vmtest/vm/wire"
 )
 
@@ -84,7 +85,7 @@ type instance struct {
 	err    error         // QEMU's exit error, valid after exited
 	stderr *tailBuffer
 	agent  *wire.Client
-	qmp    net.Conn
+	qmp    *qmp.Client
 	conns  []net.Conn
 	wg     sync.WaitGroup // console copier
 }
@@ -216,7 +217,11 @@ func (m *Machine) boot(ctx context.Context) error {
 		conns[name] = c
 		inst.conns = append(inst.conns, c)
 	}
-	inst.qmp = conns["qmp"]
+	q, err := qmp.New(ctx, conns["qmp"])
+	if err != nil {
+		return fail(m.bootError(inst, "qmp handshake: %v", err))
+	}
+	inst.qmp = q
 	inst.wg.Add(1)
 	go func() {
 		defer inst.wg.Done()
@@ -335,6 +340,9 @@ func (inst *instance) close() {
 	if inst.agent != nil {
 		inst.agent.Close()
 	}
+	if inst.qmp != nil {
+		inst.qmp.Close()
+	}
 	for _, c := range inst.conns {
 		c.Close()
 	}
@@ -349,6 +357,17 @@ func (m *Machine) current() (*instance, error) {
 		return nil, fmt.Errorf("machine %s is not running", m.cfg.Name)
 	}
 	return m.inst, nil
+}
+
+// QMP returns the QEMU monitor of the running machine, for what the agent
+// cannot do from inside (screen dumps, device changes). Calls on it fail
+// once the machine stops.
+func (m *Machine) QMP() (*qmp.Client, error) {
+	inst, err := m.current()
+	if err != nil {
+		return nil, err
+	}
+	return inst.qmp, nil
 }
 
 // Running reports whether QEMU runs.

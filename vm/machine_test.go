@@ -249,3 +249,15 @@ func TestBootTimeoutIsBounded(t *testing.T) {
 		t.Fatalf("the bounded boot took %s", d)
 	}
 }
+
+func TestQMPReachesTheMachine(t *testing.T) {
+	m := boot(t, "monitor", nil)
+	q, err := m.QMP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := q.Status(context.Background())
+	if err != nil || status != "running" {
+		t.Fatalf("query-status = %q, %v; want running", status, err)
+	}
+}

@@ -249,3 +249,29 @@ func (w *syncWriter) String() string {
 	defer w.mu.Unlock()
 	return w.b.String()
 }
+
+func TestExecKeepState(t *testing.T) {
+	dir := t.TempDir()
+	run := func(args ...string) (string, int) {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"exec", "--keep-state", "--name", "keeper", "--"}, args...)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	if out, code := run("sh", "-c", "echo kept > /root/state"); code != 0 {
+		t.Fatalf("first run: exit %d: %s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keeper.qcow2")); err != nil {
+		t.Fatalf("no disk kept: %v", err)
+	}
+	if out, code := run("cat", "/root/state"); code != 0 || out != "kept\n" {
+		t.Fatalf("second run: exit %d, %q; want the file written by the first", code, out)
+	}
+}
