@@ -86,7 +86,7 @@ func (n *Network) CollectCoverage(ctx context.Context) (*coverage.Summary, error
 	var ms []*Machine
 	for _, m := range n.Machines() {
 		m.mu.Lock()
-		booted := m.disk.Path != ""
+		booted := m.vm != nil // its disk holds what its programs wrote
 		m.mu.Unlock()
 		if m.coverage() && booted {
 			ms = append(ms, m)
