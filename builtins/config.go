@@ -40,6 +40,7 @@ var configKeys = []configKey{
 		return err
 	}, emptyList},
 	{"vlans", setVLANs, func() starlark.Value { return starlark.NewList([]starlark.Value{starlark.MakeInt(1)}) }},
+	{"coverage", setCoverage, func() starlark.Value { return starlark.False }},
 }
 
 // laterKeys are keys of the script API (DESIGN.md) this vmtest does not
@@ -245,5 +246,14 @@ func fileDict(f *wire.File, d *starlark.Dict) error {
 	if !haveContent {
 		return fmt.Errorf("no content")
 	}
+	return nil
+}
+
+func setCoverage(s *runtime.Spec, v starlark.Value) error {
+	b, ok := v.(starlark.Bool)
+	if !ok {
+		return fmt.Errorf("want True or False, got %s", v.Type())
+	}
+	s.Coverage = bool(b)
 	return nil
 }

@@ -33,6 +33,12 @@ type Machine struct {
 	con     *console // the whole run's console, across boots
 	logFile *os.File
 	closed  bool
+	disk    disk.Image // made at the first boot
+	// cleanOff is set while the machine is off because vmtest powered it
+	// off cleanly; lost says why data on its disk may be missing (its
+	// power was cut at least once), "" if nothing was lost.
+	cleanOff bool
+	lost     string
 }
 
 // Name returns the machine's name (and host name).
@@ -91,6 +97,9 @@ func (m *Machine) bootLocked(ctx context.Context) error {
 	log.Machinef(m.Name(), "booting")
 	var err error
 	if m.vm != nil {
+		if !m.cleanOff {
+			m.noteLost("it stopped by itself (powered off, reset or panicked)")
+		}
 		m.vm.Crash() // release what a guest that stopped on its own left
 		err = m.vm.Boot(ctx)
 	} else {
@@ -101,6 +110,10 @@ func (m *Machine) bootLocked(ctx context.Context) error {
 			return m.errorf(context.Cause(ctx), "boot cancelled: %v", context.Cause(ctx))
 		}
 		return m.errorf(err, "did not boot: %s", reason(err))
+	}
+	m.cleanOff = false
+	if err := m.prepareCoverage(ctx); err != nil {
+		return err
 	}
 	log.Machinef(m.Name(), "up after %s", round(time.Since(start)))
 	return nil
@@ -138,6 +151,7 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.disk = img
 	m.con.setOut(m.consoleSink())
 	v, err := vm.Start(ctx, art, vm.Config{
 		Name:         m.Name(),
@@ -195,8 +209,10 @@ func (m *Machine) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	if err := m.vm.Shutdown(ctx); err != nil {
+		m.noteLost("it did not power off cleanly")
 		return m.errorf(err, "shutdown: %s", reason(err))
 	}
+	m.cleanOff = true
 	m.net.log.Machinef(m.Name(), "shut down")
 	return nil
 }
@@ -211,6 +227,7 @@ func (m *Machine) Crash() error {
 	defer m.mu.Unlock()
 	if m.vm != nil && m.vm.Running() {
 		m.vm.Crash()
+		m.noteLost("its power was cut (crash())")
 		m.net.log.Machinef(m.Name(), "crashed (power cut)")
 	}
 	return nil
@@ -227,8 +244,10 @@ func (m *Machine) Reboot(ctx context.Context) error {
 	if m.vm != nil && m.vm.Running() {
 		m.net.log.Machinef(m.Name(), "rebooting")
 		if err := m.vm.Shutdown(ctx); err != nil {
+			m.noteLost("it did not power off cleanly")
 			return m.errorf(err, "reboot: %s", reason(err))
 		}
+		m.cleanOff = true
 	}
 	return m.bootLocked(ctx)
 }

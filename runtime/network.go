@@ -40,6 +40,11 @@ type Options struct {
 	// NewSwitch makes the virtual switch in the run directory at the first
 	// boot; nil gives the machines no network interfaces.
 	NewSwitch func(dir string) Switch
+	// Coverage turns coverage on for every machine (vmtest run
+	// --coverage); see CollectCoverage. SourceDir is the test file's
+	// directory, from which the sources of Go modules are found.
+	Coverage  bool
+	SourceDir string
 }
 
 // Switch is the virtual Ethernet switch the machines' NICs connect to
@@ -97,6 +102,9 @@ func (n *Network) Define(specs []Spec) error {
 		if err := checkPackages(n.opts.DpkgStatus, specs); err != nil {
 			return err
 		}
+	}
+	if err := n.checkCoverage(specs); err != nil {
+		return err
 	}
 	names := make([]string, len(specs))
 	for i, s := range specs {

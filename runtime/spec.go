@@ -20,6 +20,9 @@ type Spec struct {
 	KernelParams []string
 	QEMUOpts     []string
 	VLANs        []int // one NIC per vlan, in order
+	// Coverage collects what instrumented programs write on the machine
+	// (see runtime/coverage); Options.Coverage turns it on for all.
+	Coverage bool
 }
 
 // Defaults of a Spec's fields.

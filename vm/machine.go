@@ -398,7 +398,8 @@ func (m *Machine) Call(ctx context.Context, req wire.Request, stdin io.Reader, s
 
 // Shutdown powers the machine off cleanly: the agent stops all processes
 // and syncs the disk. If the guest does not power off within 30 s, or ctx
-// ends first, QEMU is killed.
+// ends first, QEMU is killed and the error says so: the disk then holds
+// only what had been synced.
 func (m *Machine) Shutdown(ctx context.Context) error {
 	return m.powerCycle(ctx, wire.OpPoweroff)
 }
@@ -420,14 +421,20 @@ func (m *Machine) powerCycle(ctx context.Context, op string) error {
 	_, callErr := inst.agent.Call(ctx, wire.Request{Op: op}, nil, nil, nil)
 	t := time.NewTimer(shutdownTimeout)
 	defer t.Stop()
+	var stuck error // why QEMU had to be killed
 	select {
 	case <-inst.exited:
 	case <-t.C:
+		stuck = fmt.Errorf("the guest did not power off within %s; its power was cut", shutdownTimeout)
 	case <-ctx.Done():
+		stuck = fmt.Errorf("%v; its power was cut", context.Cause(ctx))
 	}
 	m.stop(inst)
 	if callErr != nil && !errors.Is(callErr, wire.ErrClosed) {
 		return fmt.Errorf("machine %s: %s: %v", m.cfg.Name, op, callErr)
+	}
+	if stuck != nil {
+		return fmt.Errorf("machine %s: %s: %w", m.cfg.Name, op, stuck)
 	}
 	return nil
 }

@@ -31,6 +31,8 @@ type runFlags struct {
 	timeout time.Duration
 	out     string
 	libs    libFlag
+
+	coverage bool // on for every machine
 }
 
 // libFlag collects repeated -L DIR flags.
@@ -47,6 +49,7 @@ func cmdRun(args []string) int {
 	fs.DurationVar(&rf.timeout, "timeout", 0, "fail a file whose run takes longer than this (e.g. 10m); 0: no limit")
 	fs.StringVar(&rf.out, "out", "vmtest-out", "write each file's results to `DIR`/<test>/")
 	fs.Var(&rf.libs, "L", "look for load()ed libraries in `DIR` too (repeatable; then $VMTEST_PATH)")
+	fs.BoolVar(&rf.coverage, "coverage", false, "collect coverage from every machine and write a report to <out>/<test>/coverage/")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return exitUsage
@@ -135,6 +138,7 @@ func runFile(ctx context.Context, file string, rf runFlags, term io.Writer, colo
 	log := runtime.NewLog(term, logFile, runtime.LogOptions{Color: color, Verbose: rf.boot.verbose})
 	log.Printf("running %s", file)
 
+	runCtx := ctx // without --timeout: coverage is collected after one too
 	if rf.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, rf.timeout, fmt.Errorf("the run of %s timed out after %s (--timeout)", file, rf.timeout))
@@ -146,6 +150,8 @@ func runFile(ctx context.Context, file string, rf runFlags, term io.Writer, colo
 		Artifacts: art,
 		Log:       log,
 		NewSwitch: runtime.DefaultSwitch,
+		Coverage:  rf.coverage,
+		SourceDir: filepath.Dir(file),
 	})
 	defer net.Close()
 	script, loader := newScript(ctx, net, rf.libs, func(_ *starlark.Thread, msg string) { log.Printf("%s", msg) })
@@ -159,6 +165,12 @@ func runFile(ctx context.Context, file string, rf runFlags, term io.Writer, colo
 	whole := runtime.Result{Name: test, Duration: time.Since(start), Err: err}
 	if err != nil {
 		log.Raw(runtime.Report(err))
+	}
+	if cerr := collectCoverage(runCtx, net); cerr != nil {
+		log.Raw(runtime.Report(cerr))
+		if err == nil {
+			err, whole.Err = cerr, cerr
+		}
 	}
 	if len(net.Machines()) > 0 {
 		log.Printf("stopping the machines")
