@@ -25,14 +25,18 @@ const (
 // disk (or memory, for a machine without one). It then writes the requested files, switches into the new root and
 // configures the network interfaces.
 func configure(_ context.Context, req wire.Request) error {
+	trace("configure")
+	// Before anything draws a random number: a machine revived from a boot
+	// snapshot shares its generator's state with every other one until now.
+	if err := reseed(req.Entropy); err != nil {
+		return err
+	}
 	if err := setClock(req.TimeNS); err != nil {
 		return err
 	}
-	if len(req.Entropy) > 0 {
-		addEntropy(req.Entropy)
-	}
-	// First, so the NICs' drivers probe while the root is being built;
-	// configureNetwork finds the links later by MAC.
+	trace("reseeded, clock set")
+	// Normally loaded before hello already (see loadDeviceModules); first
+	// otherwise, so the NICs' drivers probe while the root is being built.
 	if len(req.Interfaces) > 0 {
 		if err := loadModules("/modules.net"); err != nil {
 			return err
@@ -98,7 +102,9 @@ func configure(_ context.Context, req wire.Request) error {
 		}
 	}
 	unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, "")
-	return configureNetwork(req.Interfaces)
+	err := configureNetwork(req.Interfaces)
+	trace("network configured")
+	return err
 }
 
 // mountUpper mounts what holds the overlay's upper layer on diskDir: the
@@ -112,9 +118,14 @@ func mountUpper(disk string) error {
 		}
 		return nil
 	}
-	if err := loadModules("/modules.disk"); err != nil {
-		return err
+	// ext4 is normally loaded before hello; virtio_blk never is, as its
+	// probe reads the disk (its partition table), which is this machine's.
+	for _, group := range []string{"/modules.disk", "/modules.vblk"} {
+		if err := loadModules(group); err != nil {
+			return err
+		}
 	}
+	trace("disk driver loaded")
 	// noinit_itable: a fresh image was made with lazy inode tables; zeroing
 	// them in the background would burn guest CPU for nothing.
 	if err := unix.Mount("/dev/"+disk, diskDir, "ext4", 0, "noinit_itable"); err != nil {
@@ -161,15 +172,4 @@ func switchRoot() error {
 		return fmt.Errorf("entering the new root: %v", err)
 	}
 	return os.Chdir("/")
-}
-
-// addEntropy mixes b into the kernel's random pool and credits it, so the
-// guest's random numbers differ from every other machine's.
-func addEntropy(b []byte) {
-	f, err := os.OpenFile("/dev/urandom", os.O_WRONLY, 0)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	f.Write(b)
 }
