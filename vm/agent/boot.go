@@ -35,6 +35,10 @@ func Main(version string) {
 		fatal(err)
 	}
 	trace("modules loaded")
+	if err := loadDeviceModules(); err != nil {
+		fatal(err)
+	}
+	trace("device modules loaded")
 	port, err := openPort(wire.PortName, portWait)
 	if err != nil {
 		fatal(err)
@@ -145,6 +149,9 @@ func loadModules(list string) error {
 }
 
 func loadModule(path string) error {
+	if loaded(path) {
+		return nil
+	}
 	m, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("module %s: %v", path, err)
@@ -164,6 +171,18 @@ func loadModule(path string) error {
 		return fmt.Errorf("loading module %s: %v", filepath.Base(path), err)
 	}
 	return nil
+}
+
+// loaded reports whether the module in the file at path is loaded (or
+// built in), by its name in /sys/module: loading it again would make the
+// kernel copy and check the whole file before refusing it.
+func loaded(path string) bool {
+	name := filepath.Base(path)
+	if i := strings.Index(name, ".ko"); i >= 0 {
+		name = name[:i]
+	}
+	_, err := os.Stat("/sys/module/" + strings.ReplaceAll(name, "-", "_"))
+	return err == nil
 }
 
 // openPort finds the virtio-serial port called name and opens it, waiting
