@@ -102,8 +102,21 @@ func (m *Machine) bootLocked(ctx context.Context) error {
 		}
 		return m.errorf(err, "did not boot: %s", reason(err))
 	}
-	log.Machinef(m.Name(), "up after %s", round(time.Since(start)))
+	log.Machinef(m.Name(), "up after %s%s", round(time.Since(start)), bootHow(m.vm.LastBoot()))
 	return nil
+}
+
+// bootHow says, for the "up" line, whether a boot used a boot snapshot.
+func bootHow(b vm.BootInfo) string {
+	switch {
+	case b.Revived:
+		return " (from the boot snapshot)"
+	case b.Saved:
+		return " (booted cold, boot snapshot saved)"
+	case b.Note != "":
+		return " (" + b.Note + ")"
+	}
+	return ""
 }
 
 // firstBoot makes the machine's directory, disk, NICs and console log and
