@@ -21,21 +21,18 @@ func DefaultModules() []string {
 	return []string{"virtio_pci", "virtio_console", "9pnet_virtio", "9p", "overlay", "af_packet"}
 }
 
-// OnDemandModules returns the module groups a guest loads only when its
-// configuration needs them, by group name. "disk" (ext4, for the upper
-// layer on a disk) and "net" (virtio_net) are loaded at boot when the
-// machine has a virtio disk or NIC, before the agent's hello, so a boot
-// snapshot holds them loaded. "vblk" (virtio_blk) is loaded after hello:
-// its probe reads the disk, whose contents belong to one machine. Under
-// software emulation ext4 alone takes over 100 ms to load; a machine
-// without a disk does not pay for it. Groups are laid out in name order
-// (see Spec.OnDemand), so "vblk" comes last and the others never need a
-// module listed only in it.
+// OnDemandModules returns the module groups a guest loads only when it has
+// the devices they drive, by group name: "disk" (ext4 for the upper layer,
+// and virtio_blk) when it has a virtio disk, "net" (virtio_net) when it has
+// a virtio NIC. The agent loads them at boot, before its hello, so that a
+// boot snapshot holds them loaded; virtio_blk is kept from binding to the
+// disk until configure, as its probe reads the disk, which belongs to one
+// machine. Under software emulation ext4 alone takes over 100 ms to load;
+// a machine without a disk does not pay for it.
 func OnDemandModules() map[string][]string {
 	return map[string][]string{
-		"disk": {"ext4"},
+		"disk": {"ext4", "virtio_blk"},
 		"net":  {"virtio_net"},
-		"vblk": {"virtio_blk"},
 	}
 }
 
