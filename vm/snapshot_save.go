@@ -55,7 +55,11 @@ func (m *Machine) saveSnapshot(ctx context.Context, inst *instance, path string)
 		w.abort()
 		return fmt.Errorf("waiting for qemu to send the migration stream: %v", err)
 	}
+	// A QEMU that stops sending without closing does not hold the boot
+	// past its deadline.
+	stop := context.AfterFunc(ctx, func() { c.Close() })
 	_, err = w.ReadFrom(c)
+	stop()
 	c.Close()
 	if err != nil {
 		w.abort()
