@@ -374,6 +374,15 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 		inst.close()
 		return nil, m.bootError(inst, "setting up the root: %s", res.Error)
 	}
+	if err == nil {
+		// The clock was set from a time taken before the agent read the
+		// request, which a revived machine on a busy host reads seconds
+		// later; now that it answers at once, set it again.
+		res, err = inst.agent.Call(ctx, wire.Request{Op: wire.OpSetTime, TimeNS: time.Now().UnixNano()}, nil, nil, nil)
+		if err == nil && res.Error != "" {
+			err = errors.New(res.Error)
+		}
+	}
 	if err != nil {
 		if isExited(inst.exited) {
 			return fail(m.bootError(inst, "%s while the agent set up the root", m.stopReason(inst)))
