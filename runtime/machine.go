@@ -115,8 +115,21 @@ func (m *Machine) bootLocked(ctx context.Context) error {
 	if err := m.prepareCoverage(ctx); err != nil {
 		return err
 	}
-	log.Machinef(m.Name(), "up after %s", round(time.Since(start)))
+	log.Machinef(m.Name(), "up after %s%s", round(time.Since(start)), bootHow(m.vm.LastBoot()))
 	return nil
+}
+
+// bootHow says, for the "up" line, whether a boot used a boot snapshot.
+func bootHow(b vm.BootInfo) string {
+	switch {
+	case b.Revived:
+		return " (from the boot snapshot)"
+	case b.Saved:
+		return " (booted cold, boot snapshot saved)"
+	case b.Note != "":
+		return " (" + b.Note + ")"
+	}
+	return ""
 }
 
 // firstBoot makes the machine's directory, disk, NICs and console log and

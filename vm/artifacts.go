@@ -23,6 +23,19 @@ type Artifacts struct {
 	AccelArgs []string
 	Accel     accel.Verdict
 	Release   string // the kernel release
+
+	// snapshots holds the boot snapshots of this process's machines; nil
+	// boots every machine cold (Options.NoSnapshot).
+	snapshots *snapshotStore
+}
+
+// Snapshots reports whether machines booted from these artifacts use boot
+// snapshots, and the directory that holds them.
+func (a *Artifacts) Snapshots() (dir string, ok bool) {
+	if a.snapshots == nil {
+		return "", false
+	}
+	return a.snapshots.dir, true
 }
 
 // Options say where Prepare finds things; zero values pick the defaults.
@@ -31,6 +44,12 @@ type Options struct {
 	Accel  string // "kvm", "tcg" or "" / "auto"
 	Agent  string // the static vmtest binary to run as /init; default this executable
 	QEMU   string // default qemu-system-x86_64 from PATH
+	// NoSnapshot boots every machine cold (--no-snapshot); by default the
+	// first machine of each shape saves a boot snapshot at its hello and
+	// the others are revived from it.
+	NoSnapshot bool
+	// SnapshotDir holds the boot snapshots; default SnapshotDir(cache).
+	SnapshotDir string
 }
 
 // DefaultFirmware is qboot, the minimal firmware that starts a PVH kernel
@@ -84,6 +103,15 @@ func Prepare(ctx context.Context, o Options) (*Artifacts, error) {
 	a := &Artifacts{QEMU: qemu, Kernel: vmlinux, Initramfs: initrd, AccelArgs: accel.QEMUArgs(v), Accel: v, Release: k.Release}
 	if _, err := os.Stat(DefaultFirmware); err == nil {
 		a.Firmware = DefaultFirmware
+	}
+	if !o.NoSnapshot {
+		sd := o.SnapshotDir
+		if sd == "" {
+			sd = SnapshotDir(dir)
+		}
+		if a.snapshots, err = newSnapshotStore(sd); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }

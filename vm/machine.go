@@ -76,6 +76,7 @@ type Machine struct {
 	mu   sync.Mutex
 	inst *instance // the current QEMU process; nil when stopped
 	con  *console
+	last BootInfo // how inst booted
 }
 
 // instance is one QEMU process and its connections.
@@ -91,7 +92,10 @@ type instance struct {
 }
 
 // Start boots a machine and returns when its agent has switched into the
-// machine's root and is ready for requests. It fails, with the console tail
+// machine's root and is ready for requests. Unless art was prepared with
+// Options.NoSnapshot, the machine is revived from the boot snapshot of its
+// shape, or boots cold and saves that snapshot (see snapshot.go); Start
+// may then wait while another machine of the shape saves it. It fails, with the console tail
 // in the error, when QEMU exits, the guest does not answer within the boot
 // timeout, or ctx is done; nothing is left running then.
 func Start(ctx context.Context, art *Artifacts, cfg Config) (*Machine, error) {
@@ -147,6 +151,67 @@ func (m *Machine) boot(ctx context.Context) error {
 	if m.inst != nil {
 		return fmt.Errorf("machine %s is already running", m.cfg.Name)
 	}
+	store, key := m.art.snapshots, ""
+	if store != nil {
+		key = m.snapshotKey()
+	}
+	// A snapshot that QEMU refuses, or whose machine does not come up, is
+	// removed and the machine boots cold, saving it anew; a third attempt
+	// never revives.
+	for attempt := 1; ; attempt++ {
+		plan, err := store.plan(ctx, key)
+		if err != nil {
+			return fmt.Errorf("machine %s: waiting for the boot snapshot of its shape: %w", m.cfg.Name, err)
+		}
+		if plan.revive != nil && attempt > 2 {
+			plan.revive.Close()
+			plan = coldPlan("")
+		}
+		inst, err := m.start(ctx, plan)
+		var refused *refusedError
+		if errors.As(err, &refused) && ctx.Err() == nil {
+			why := refused.err.Error()
+			if be, ok := refused.err.(*BootError); ok {
+				why = be.Reason
+				if lines := strings.Split(strings.TrimSpace(be.Stderr), "\n"); lines[len(lines)-1] != "" {
+					why += ": " + lines[len(lines)-1]
+				}
+			}
+			m.consoleNote("the boot snapshot was refused (%s); booting cold", why)
+			store.reject(ctx, key, plan.id)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		m.inst = inst
+		return nil
+	}
+}
+
+// refusedError is a revive from a boot snapshot that failed: QEMU did not
+// load it, or the machine did not answer after it.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
+// consoleNote writes a line of vmtest's own on the machine's console log.
+func (m *Machine) consoleNote(format string, args ...any) {
+	fmt.Fprintf(m.con, "[vmtest: "+format+"]\n", args...)
+}
+
+// start starts QEMU as plan says and returns when the agent has switched
+// into the machine's root.
+func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err error) {
+	defer func() {
+		if err != nil {
+			plan.done(fmt.Errorf("the machine that was to save it did not boot: %v", err))
+		}
+	}()
+	if plan.note != "" {
+		m.consoleNote("%s", plan.note)
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.BootTimeout)
 	defer cancel()
 
@@ -158,23 +223,35 @@ func (m *Machine) boot(ctx context.Context) error {
 		}
 	}
 	defer closeAll()
+	if plan.revive != nil {
+		defer plan.revive.Close()
+	}
 	for _, name := range []string{"console", "qmp", "agent"} {
 		p := filepath.Join(m.cfg.Dir, name+".sock")
 		if len(p) >= 108 {
-			return fmt.Errorf("machine %s: socket path %s is longer than a unix socket allows (107 bytes); use a shorter TMPDIR", m.cfg.Name, p)
+			return nil, fmt.Errorf("machine %s: socket path %s is longer than a unix socket allows (107 bytes); use a shorter TMPDIR", m.cfg.Name, p)
 		}
 		os.Remove(p)
 		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: p, Net: "unix"})
 		if err != nil {
-			return fmt.Errorf("machine %s: %v", m.cfg.Name, err)
+			return nil, fmt.Errorf("machine %s: %v", m.cfg.Name, err)
 		}
 		socks[name], lns[name] = p, l
 	}
 
 	inst := &instance{exited: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10}}
-	inst.cmd = exec.Command(m.art.QEMU, m.qemuArgs(socks)...)
+	args := m.qemuArgs(socks)
+	if plan.revive != nil {
+		// QEMU reads the stream from the descriptor's offset, after the
+		// snapshot's header.
+		args = append(args, "-incoming", "fd:3")
+	}
+	inst.cmd = exec.Command(m.art.QEMU, args...)
 	inst.cmd.Stderr = inst.stderr
 	inst.cmd.Stdout = inst.stderr
+	if plan.revive != nil {
+		inst.cmd.ExtraFiles = []*os.File{plan.revive}
+	}
 	inst.cmd.SysProcAttr = &syscall.SysProcAttr{
 		// QEMU dies with vmtest, even on SIGKILL; and a Ctrl-C at the
 		// terminal reaches vmtest only, which stops machines in order.
@@ -197,12 +274,15 @@ func (m *Machine) boot(ctx context.Context) error {
 		close(inst.exited)
 	}()
 	if err := <-started; err != nil {
-		return fmt.Errorf("machine %s: starting %s: %v", m.cfg.Name, m.art.QEMU, err)
+		return nil, fmt.Errorf("machine %s: starting %s: %v", m.cfg.Name, m.art.QEMU, err)
 	}
-	fail := func(err error) error {
+	fail := func(err error) (*instance, error) {
 		inst.kill()
 		inst.close()
-		return err
+		if plan.revive != nil {
+			return nil, &refusedError{err}
+		}
+		return nil, err
 	}
 
 	conns := map[string]net.Conn{}
@@ -237,15 +317,39 @@ func (m *Machine) boot(ctx context.Context) error {
 		}
 	})
 
-	select {
-	case ev := <-hello:
-		if ev.Version != wire.ProtocolVersion {
-			return fail(m.bootError(inst, "the guest agent speaks protocol %q, this vmtest speaks %q: rebuild so both are the same binary", ev.Version, wire.ProtocolVersion))
+	info := BootInfo{Revived: plan.revive != nil}
+	if plan.revive != nil {
+		// The revived agent said hello long ago, in the machine that saved
+		// the snapshot; it waits for configure.
+		if err := waitIncoming(ctx, q); err != nil {
+			if isExited(inst.exited) {
+				return fail(m.bootError(inst, "qemu could not load the boot snapshot (%v)", inst.err))
+			}
+			return fail(m.bootError(inst, "loading the boot snapshot: %v", err))
 		}
-	case <-inst.exited:
-		return fail(m.bootError(inst, "%s during boot", m.stopReason(inst)))
-	case <-ctx.Done():
-		return fail(m.bootError(inst, "the guest agent did not say hello within %s", m.cfg.BootTimeout))
+		m.consoleNote("revived from boot snapshot %s of %s; the boot messages before it are not repeated",
+			plan.key[:12], plan.header.Created.Local().Format(time.DateTime))
+	} else {
+		select {
+		case ev := <-hello:
+			if ev.Version != wire.ProtocolVersion {
+				return fail(m.bootError(inst, "the guest agent speaks protocol %q, this vmtest speaks %q: rebuild so both are the same binary", ev.Version, wire.ProtocolVersion))
+			}
+		case <-inst.exited:
+			return fail(m.bootError(inst, "%s during boot", m.stopReason(inst)))
+		case <-ctx.Done():
+			return fail(m.bootError(inst, "the guest agent did not say hello within %s", m.cfg.BootTimeout))
+		}
+		if plan.build {
+			err := m.saveSnapshot(ctx, inst, plan.store.path(plan.key))
+			plan.done(err)
+			if err != nil {
+				info.Note = "boot snapshot not saved: " + err.Error()
+				m.consoleNote("%s", info.Note)
+			} else {
+				info.Saved = true
+			}
+		}
 	}
 
 	req := wire.Request{
@@ -264,7 +368,20 @@ func (m *Machine) boot(ctx context.Context) error {
 	}
 	res, err := inst.agent.Call(ctx, req, nil, nil, nil)
 	if err == nil && res.Error != "" {
-		err = errors.New(res.Error)
+		// The agent's own answer: something about this machine, which a
+		// cold boot would not change.
+		inst.kill()
+		inst.close()
+		return nil, m.bootError(inst, "setting up the root: %s", res.Error)
+	}
+	if err == nil {
+		// The clock was set from a time taken before the agent read the
+		// request, which a revived machine on a busy host reads seconds
+		// later; now that it answers at once, set it again.
+		res, err = inst.agent.Call(ctx, wire.Request{Op: wire.OpSetTime, TimeNS: time.Now().UnixNano()}, nil, nil, nil)
+		if err == nil && res.Error != "" {
+			err = errors.New(res.Error)
+		}
 	}
 	if err != nil {
 		if isExited(inst.exited) {
@@ -272,8 +389,26 @@ func (m *Machine) boot(ctx context.Context) error {
 		}
 		return fail(m.bootError(inst, "setting up the root: %v", err))
 	}
-	m.inst = inst
-	return nil
+	m.last = info
+	return inst, nil
+}
+
+// BootInfo says how a machine's last boot went.
+type BootInfo struct {
+	// Revived: it started from the boot snapshot of its shape.
+	Revived bool
+	// Saved: it booted cold and saved the boot snapshot of its shape.
+	Saved bool
+	// Note says why a snapshot could not be saved, "" if nothing went
+	// wrong.
+	Note string
+}
+
+// LastBoot says how the machine's last successful boot went.
+func (m *Machine) LastBoot() BootInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last
 }
 
 // accept waits for one connection on l, giving up when QEMU exits or ctx

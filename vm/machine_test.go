@@ -21,6 +21,9 @@ import (
 // TestMain with a freshly built static agent.
 var art *vm.Artifacts
 
+// agentBin is the static vmtest binary TestMain built for the guests.
+var agentBin string
+
 func TestMain(m *testing.M) {
 	os.Exit(func() int {
 		dir, err := os.MkdirTemp("", "vmtest-bin-")
@@ -34,6 +37,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		agentBin = bin
 		art, err = vm.Prepare(context.Background(), vm.Options{Agent: bin})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

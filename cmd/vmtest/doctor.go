@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/vmtest/vmtest/vm"
 	"github.com/vmtest/vmtest/vm/accel"
@@ -55,6 +56,10 @@ func cmdDoctor(args []string) int {
 
 	dir, err := cache.Dir()
 	report("cache", dir, err)
+	if dir != "" {
+		c, err := vm.ReadSnapshotCache(vm.SnapshotDir(dir))
+		report("snapshots", describeSnapshots(c), err)
+	}
 
 	k, err := kernel.Find(bf.kernel)
 	if err != nil {
@@ -97,4 +102,18 @@ func cmdDoctor(args []string) int {
 		return exitFailure
 	}
 	return 0
+}
+
+// describeSnapshots says how many boot snapshots the cache holds, their
+// size and when one was last used.
+func describeSnapshots(c vm.SnapshotCache) string {
+	if c.Count == 0 {
+		return fmt.Sprintf("none yet in %s (the first machine of each shape saves one)", c.Dir)
+	}
+	s := "s"
+	if c.Count == 1 {
+		s = ""
+	}
+	return fmt.Sprintf("%d boot snapshot%s, %.0f MiB in %s, last used %s ago",
+		c.Count, s, float64(c.Bytes)/(1<<20), c.Dir, time.Since(c.LastUsed).Round(time.Second))
 }

@@ -21,19 +21,21 @@ import (
 
 // bootFlags are the flags of every verb that boots machines.
 type bootFlags struct {
-	kernel  string
-	accel   string
-	verbose bool
+	kernel     string
+	accel      string
+	verbose    bool
+	noSnapshot bool
 }
 
 func (b *bootFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.kernel, "kernel", "", "kernel bzImage to boot (default $VMTEST_KERNEL, else the newest /boot/vmlinuz-* with modules)")
 	fs.StringVar(&b.accel, "accel", "auto", "accelerator: kvm, tcg or auto (probe KVM, fall back to TCG)")
 	fs.BoolVar(&b.verbose, "v", false, "show the machines' consoles live")
+	fs.BoolVar(&b.noSnapshot, "no-snapshot", false, "boot every machine cold instead of reviving it from the boot snapshot of its shape")
 }
 
 func (b *bootFlags) options() vm.Options {
-	return vm.Options{Kernel: b.kernel, Accel: b.accel}
+	return vm.Options{Kernel: b.kernel, Accel: b.accel, NoSnapshot: b.noSnapshot}
 }
 
 // interruptible returns a context cancelled by SIGINT or SIGTERM.

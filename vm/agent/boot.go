@@ -35,6 +35,11 @@ func Main(version string) {
 		fatal(err)
 	}
 	trace("modules loaded")
+	if err := loadDeviceModules(); err != nil {
+		fatal(err)
+	}
+	trace("device modules loaded")
+	freeInitramfs()
 	port, err := openPort(wire.PortName, portWait)
 	if err != nil {
 		fatal(err)
@@ -99,14 +104,22 @@ func fatal(err error) {
 	powerDown(false)
 }
 
+// earlyMounts mounts the kernel's file systems, which the root switch
+// later moves, with what is below them, into the machine's root.
 func earlyMounts() error {
-	for _, m := range []struct{ src, dst, fstype string }{
-		{"devtmpfs", "/dev", "devtmpfs"},
-		{"proc", "/proc", "proc"},
-		{"sysfs", "/sys", "sysfs"},
+	for _, m := range []struct {
+		src, dst, fstype string
+		flags            uintptr
+		opts             string
+	}{
+		{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, ""},
+		{"proc", "/proc", "proc", unix.MS_NOSUID, ""},
+		{"sysfs", "/sys", "sysfs", unix.MS_NOSUID, ""},
+		{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NODEV, "gid=5,mode=0620,ptmxmode=0666"},
+		{"tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
 	} {
 		os.MkdirAll(m.dst, 0o755)
-		if err := unix.Mount(m.src, m.dst, m.fstype, unix.MS_NOSUID, ""); err != nil && err != unix.EBUSY {
+		if err := unix.Mount(m.src, m.dst, m.fstype, m.flags, m.opts); err != nil && err != unix.EBUSY {
 			return fmt.Errorf("mount %s on %s: %v", m.fstype, m.dst, err)
 		}
 	}
@@ -117,6 +130,21 @@ func earlyMounts() error {
 		}
 	}
 	return nil
+}
+
+// freeInitramfs removes what the initramfs held once every module the
+// machine needs is loaded: the module files and lists, and /init (whose
+// pages stay while the agent runs from them). Only files the agent itself
+// put there, never anything below a mount point. It runs before hello, so
+// a revived machine does not spend its time on it.
+func freeInitramfs() {
+	os.Remove("/init")
+	if lists, err := filepath.Glob("/modules.*"); err == nil {
+		for _, l := range lists {
+			os.Remove(l)
+		}
+	}
+	os.RemoveAll("/lib")
 }
 
 // loadModules loads the kernel modules listed (one path per line, in
@@ -145,6 +173,9 @@ func loadModules(list string) error {
 }
 
 func loadModule(path string) error {
+	if loaded(path) {
+		return nil
+	}
 	m, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("module %s: %v", path, err)
@@ -164,6 +195,18 @@ func loadModule(path string) error {
 		return fmt.Errorf("loading module %s: %v", filepath.Base(path), err)
 	}
 	return nil
+}
+
+// loaded reports whether the module in the file at path is loaded (or
+// built in), by its name in /sys/module: loading it again would make the
+// kernel copy and check the whole file before refusing it.
+func loaded(path string) bool {
+	name := filepath.Base(path)
+	if i := strings.Index(name, ".ko"); i >= 0 {
+		name = name[:i]
+	}
+	_, err := os.Stat("/sys/module/" + strings.ReplaceAll(name, "-", "_"))
+	return err == nil
 }
 
 // openPort finds the virtio-serial port called name and opens it, waiting

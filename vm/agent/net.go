@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -23,11 +22,13 @@ import (
 // devices while the module loads, so it is normally there at once.
 const linkWait = 10 * time.Second
 
-// configureNetwork brings the loopback interface up and, for each of ifs,
-// finds the link with that MAC, gives it its addresses and brings it up. It
-// speaks rtnetlink itself: no ip(8), no process started. IPv6 addresses
-// skip duplicate address detection, so they are usable as soon as this
-// returns. The error names the interface and address that failed.
+// configureNetwork brings the loopback interface up and configures the
+// virtio network interfaces in order: the k-th of ifs is the k-th NIC by PCI
+// address (see nicsInOrder). Each gets the MAC the host chose, then its
+// addresses, then is brought up. It speaks rtnetlink itself: no ip(8), no
+// process started. IPv6 addresses skip duplicate address detection, so they
+// are usable as soon as this returns. The error names the interface and
+// address that failed.
 func configureNetwork(ifs []wire.Interface) error {
 	nl, err := dialNetlink()
 	if err != nil {
@@ -41,18 +42,27 @@ func configureNetwork(ifs []wire.Interface) error {
 	if err := nl.linkUp(lo); err != nil {
 		return fmt.Errorf("bringing up lo: %v", err)
 	}
-	for _, ifc := range ifs {
+	if len(ifs) == 0 {
+		return nil
+	}
+	names, err := nicsInOrder(len(ifs), linkWait)
+	if err != nil {
+		return fmt.Errorf("configuring the network: %v", err)
+	}
+	for i, ifc := range ifs {
+		name := names[i]
 		hw, err := net.ParseMAC(ifc.MAC)
 		if err != nil {
-			return fmt.Errorf("configuring the interface with MAC %q: %v", ifc.MAC, err)
-		}
-		name, err := findLink(hw, linkWait)
-		if err != nil {
-			return err
+			return fmt.Errorf("interface %s: MAC %q: %v", name, ifc.MAC, err)
 		}
 		idx, err := ifindex(name)
 		if err != nil {
 			return fmt.Errorf("interface %s (%s): %v", name, hw, err)
+		}
+		// While the link is down, before it sends anything: the switch and
+		// the other machines only ever see the MAC the host chose.
+		if err := nl.setMAC(idx, hw); err != nil {
+			return fmt.Errorf("interface %s: setting its MAC to %s: %v", name, hw, err)
 		}
 		// The link-local address the kernel makes when the link comes up
 		// skips detection too; nothing else on a test network claims it.
@@ -71,31 +81,6 @@ func configureNetwork(ifs []wire.Interface) error {
 		}
 	}
 	return nil
-}
-
-// findLink returns the name of the network interface whose MAC is hw,
-// waiting up to wait for it to appear.
-func findLink(hw net.HardwareAddr, wait time.Duration) (string, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		var seen []string
-		dirs, _ := filepath.Glob("/sys/class/net/*")
-		for _, d := range dirs {
-			b, err := os.ReadFile(filepath.Join(d, "address"))
-			if err != nil {
-				continue
-			}
-			s := strings.TrimSpace(string(b))
-			if got, err := net.ParseMAC(s); err == nil && string(got) == string(hw) {
-				return filepath.Base(d), nil
-			}
-			seen = append(seen, filepath.Base(d)+" "+s)
-		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("no network interface has MAC %s after %s; the guest has: %s", hw, wait, strings.Join(seen, ", "))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // ifindex returns the kernel's index of the interface called name.
@@ -140,6 +125,17 @@ func (nl *netlink) linkUp(idx int32) error {
 	binary.NativeEndian.PutUint32(b[4:], uint32(idx))
 	binary.NativeEndian.PutUint32(b[8:], unix.IFF_UP)
 	binary.NativeEndian.PutUint32(b[12:], unix.IFF_UP)
+	return nl.request(unix.RTM_NEWLINK, 0, b)
+}
+
+// setMAC gives the link with index idx the hardware address hw
+// (RTM_NEWLINK with IFLA_ADDRESS). virtio_net passes it on to the device,
+// whose receive filter then accepts frames for it.
+func (nl *netlink) setMAC(idx int32, hw net.HardwareAddr) error {
+	b := make([]byte, unix.SizeofIfInfomsg)
+	b[0] = unix.AF_UNSPEC
+	binary.NativeEndian.PutUint32(b[4:], uint32(idx))
+	b = appendAttr(b, unix.IFLA_ADDRESS, hw)
 	return nl.request(unix.RTM_NEWLINK, 0, b)
 }
 

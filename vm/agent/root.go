@@ -25,19 +25,16 @@ const (
 // disk (or memory, for a machine without one). It then writes the requested files, switches into the new root and
 // configures the network interfaces.
 func configure(_ context.Context, req wire.Request) error {
+	trace("configure")
+	// Before anything draws a random number: a machine revived from a boot
+	// snapshot shares its generator's state with every other one until now.
+	if err := reseed(req.Entropy); err != nil {
+		return err
+	}
 	if err := setClock(req.TimeNS); err != nil {
 		return err
 	}
-	if len(req.Entropy) > 0 {
-		addEntropy(req.Entropy)
-	}
-	// First, so the NICs' drivers probe while the root is being built;
-	// configureNetwork finds the links later by MAC.
-	if len(req.Interfaces) > 0 {
-		if err := loadModules("/modules.net"); err != nil {
-			return err
-		}
-	}
+	trace("reseeded, clock set")
 	for _, d := range []string{lowerDir, diskDir, newRoot} {
 		os.MkdirAll(d, 0o755)
 	}
@@ -98,13 +95,15 @@ func configure(_ context.Context, req wire.Request) error {
 		}
 	}
 	unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, "")
-	return configureNetwork(req.Interfaces)
+	err := configureNetwork(req.Interfaces)
+	trace("network configured")
+	return err
 }
 
 // mountUpper mounts what holds the overlay's upper layer on diskDir: the
-// ext4 file system on the block device disk (e.g. "vda"), loading the disk
-// modules first; or, when disk is empty, a tmpfs, so a throwaway machine
-// pays neither for those modules nor for a journal.
+// ext4 file system on the block device disk (e.g. "vda"), probed first;
+// or, when disk is empty, a tmpfs, so a throwaway machine pays neither for
+// the disk modules nor for a journal.
 func mountUpper(disk string) error {
 	if disk == "" {
 		if err := unix.Mount("tmpfs", diskDir, "tmpfs", 0, "mode=0755"); err != nil {
@@ -112,9 +111,12 @@ func mountUpper(disk string) error {
 		}
 		return nil
 	}
-	if err := loadModules("/modules.disk"); err != nil {
+	// Its driver was loaded before hello (see loadDeviceModules), but has
+	// not read it yet.
+	if err := probeDisk(); err != nil {
 		return err
 	}
+	trace("disk probed")
 	// noinit_itable: a fresh image was made with lazy inode tables; zeroing
 	// them in the background would burn guest CPU for nothing.
 	if err := unix.Mount("/dev/"+disk, diskDir, "ext4", 0, "noinit_itable"); err != nil {
@@ -123,34 +125,20 @@ func mountUpper(disk string) error {
 	return nil
 }
 
-// switchRoot moves the kernel file systems into the new root, frees the
-// initramfs and makes the new root the process's "/", as switch_root(8)
-// does. The agent keeps running from memory.
+// switchRoot moves the kernel file systems into the new root and makes it
+// the process's "/", as switch_root(8) does. The initramfs was freed before
+// hello (see freeInitramfs); the agent keeps running from memory.
 func switchRoot() error {
 	for _, d := range []string{"/dev", "/proc", "/sys"} {
 		if err := unix.Mount(d, newRoot+d, "", unix.MS_MOVE, ""); err != nil {
 			return fmt.Errorf("moving %s into the new root: %v", d, err)
 		}
 	}
-	for _, m := range []struct{ fstype, dst, opts string }{
-		{"tmpfs", "/run", "mode=0755"},
-		{"devpts", "/dev/pts", "gid=5,mode=0620,ptmxmode=0666"},
-		{"tmpfs", "/dev/shm", "mode=1777"},
-	} {
-		os.MkdirAll(newRoot+m.dst, 0o755)
-		if err := unix.Mount(m.fstype, newRoot+m.dst, m.fstype, unix.MS_NOSUID|unix.MS_NODEV, m.opts); err != nil {
-			return fmt.Errorf("mounting %s on %s: %v", m.fstype, m.dst, err)
-		}
+	// /dev/pts and /dev/shm came along with /dev (see earlyMounts).
+	os.MkdirAll(newRoot+"/run", 0o755)
+	if err := unix.Mount("tmpfs", newRoot+"/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+		return fmt.Errorf("mounting tmpfs on /run: %v", err)
 	}
-	// Free what the initramfs held; only the files the agent itself put
-	// there, never anything below a mount point.
-	os.Remove("/init")
-	if lists, err := filepath.Glob("/modules.*"); err == nil {
-		for _, l := range lists {
-			os.Remove(l)
-		}
-	}
-	os.RemoveAll("/lib")
 	if err := os.Chdir(newRoot); err != nil {
 		return err
 	}
@@ -161,15 +149,4 @@ func switchRoot() error {
 		return fmt.Errorf("entering the new root: %v", err)
 	}
 	return os.Chdir("/")
-}
-
-// addEntropy mixes b into the kernel's random pool and credits it, so the
-// guest's random numbers differ from every other machine's.
-func addEntropy(b []byte) {
-	f, err := os.OpenFile("/dev/urandom", os.O_WRONLY, 0)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	f.Write(b)
 }

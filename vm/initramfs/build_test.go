@@ -101,10 +101,12 @@ func TestBuildHost(t *testing.T) {
 	if got := string(entries["modules.order"].data); got != wantOrder.String() {
 		t.Errorf("modules.order =\n%s\nwant\n%s", got, wantOrder.String())
 	}
-	// The disk group lists ext4 and what it needs beyond the boot modules.
+	// The disk group lists ext4 and virtio_blk, and what they need beyond
+	// the boot modules.
 	disk := string(entries["modules.disk"].data)
-	if !strings.HasSuffix(disk, "/ext4.ko\n") || !strings.Contains(disk, "/jbd2.ko\n") || strings.Contains(disk, "/virtio.ko\n") {
-		t.Errorf("modules.disk =\n%s\nwant ext4 last, after jbd2, and no boot module", disk)
+	if !strings.Contains(disk, "/jbd2.ko\n") || !strings.Contains(disk, "/ext4.ko\n") || strings.Index(disk, "/jbd2.ko") > strings.Index(disk, "/ext4.ko") ||
+		!strings.HasSuffix(disk, "/virtio_blk.ko\n") || strings.Contains(disk, "/virtio.ko\n") {
+		t.Errorf("modules.disk =\n%s\nwant ext4 after jbd2, virtio_blk, and no boot module", disk)
 	}
 	if net := string(entries["modules.net"].data); !strings.HasSuffix(net, "/virtio_net.ko\n") {
 		t.Errorf("modules.net =\n%s\nwant virtio_net", net)

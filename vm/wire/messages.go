@@ -67,14 +67,19 @@ type Request struct {
 	Disk    string `json:"disk,omitempty"`
 	// Files are written into the new root before it is entered.
 	Files []File `json:"files,omitempty"`
-	// Entropy seeds the guest's random pool.
+	// Entropy seeds the guest's random pool, credited, and the kernel's
+	// generator is reseeded from it at once.
 	Entropy []byte `json:"entropy,omitempty"`
-	// Interfaces are configured (up, with addresses) after the switch into
+	// Interfaces are configured (MAC, addresses, up) after the switch into
 	// the new root; the loopback interface is always brought up.
 	Interfaces []Interface `json:"interfaces,omitempty"`
 }
 
-// Interface is a network interface the agent configures, found by its MAC.
+// Interface is a network interface the agent configures. The k-th
+// Interface of a request is the guest's k-th virtio NIC in PCI address
+// order, which is the order of QEMU's -device options; the agent gives it
+// MAC before bringing it up. (A NIC cannot be found by its MAC: a machine
+// revived from a boot snapshot has the MACs of the machine that saved it.)
 type Interface struct {
 	MAC   string   `json:"mac"`
 	Addrs []string `json:"addrs"` // CIDR, IPv4 or IPv6

@@ -1,0 +1,136 @@
+package vm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vmtest/vmtest/vm/qmp"
+)
+
+// saveSnapshot saves the state of the machine, stopped at its hello, as
+// the boot snapshot of its shape, then lets it run on. QEMU streams the
+// migration to a unix socket in the machine's directory; vmtest writes it
+// to the cache with its checksum (see snapWriter). It returns when the
+// machine runs again; on error the snapshot is not saved, and the machine
+// is still resumed if it can be.
+func (m *Machine) saveSnapshot(ctx context.Context, inst *instance, path string) (err error) {
+	q := inst.qmp
+	if err := q.Stop(ctx); err != nil {
+		return fmt.Errorf("stopping the machine: %v", err)
+	}
+	defer func() {
+		if cerr := q.Cont(ctx); cerr != nil && err == nil {
+			err = fmt.Errorf("resuming the machine: %v", cerr)
+		}
+	}()
+	sock := filepath.Join(m.cfg.Dir, "snapshot.sock")
+	os.Remove(sock)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return err
+	}
+	defer os.Remove(sock)
+	defer l.Close()
+	w, err := newSnapWriter(path)
+	if err != nil {
+		return err
+	}
+	// The guest is stopped: no need to limit the bandwidth so that it
+	// keeps running, nor to iterate until a downtime is short enough.
+	if _, err := q.Execute(ctx, "migrate-set-parameters", map[string]any{"max-bandwidth": int64(1) << 40, "downtime-limit": 60000}); err != nil {
+		w.abort()
+		return err
+	}
+	if _, err := q.Execute(ctx, "migrate", map[string]string{"uri": "unix:" + sock}); err != nil {
+		w.abort()
+		return err
+	}
+	c, err := accept(ctx, l, inst.exited)
+	if err != nil {
+		w.abort()
+		return fmt.Errorf("waiting for qemu to send the migration stream: %v", err)
+	}
+	// A QEMU that stops sending without closing does not hold the boot
+	// past its deadline.
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	_, err = w.ReadFrom(c)
+	stop()
+	c.Close()
+	if err != nil {
+		w.abort()
+		return fmt.Errorf("reading the migration stream: %v", err)
+	}
+	if err := waitMigration(ctx, q); err != nil {
+		w.abort()
+		return err
+	}
+	return w.commit(snapHeader{
+		Created: time.Now().UTC(),
+		QEMU:    q.Version().String(),
+		Memory:  m.cfg.Memory,
+		CPUs:    m.cfg.CPUs,
+		NICs:    len(m.cfg.NICs),
+		Disk:    m.cfg.Disk.Path != "",
+	})
+}
+
+// waitMigration polls query-migrate until the outgoing migration has
+// completed, or fails with QEMU's reason.
+func waitMigration(ctx context.Context, q *qmp.Client) error {
+	for {
+		ret, err := q.Execute(ctx, "query-migrate", nil)
+		if err != nil {
+			return err
+		}
+		var st struct {
+			Status    string `json:"status"`
+			ErrorDesc string `json:"error-desc"`
+		}
+		if err := json.Unmarshal(ret, &st); err != nil {
+			return fmt.Errorf("query-migrate: want a status, got %s", ret)
+		}
+		switch st.Status {
+		case "completed":
+			return nil
+		case "failed", "cancelled":
+			return fmt.Errorf("qemu's migration %s: %s", st.Status, st.ErrorDesc)
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// waitIncoming waits until a machine started with -incoming has loaded
+// its snapshot, and starts it. QEMU exits when it cannot load the
+// snapshot. The machine that saved it was stopped, and QEMU restores that
+// run state too: a revived machine is paused until told to continue.
+func waitIncoming(ctx context.Context, q *qmp.Client) error {
+	for {
+		st, err := q.Status(ctx)
+		if err != nil {
+			return err
+		}
+		switch st {
+		case "running":
+			return nil
+		case "paused":
+			return q.Cont(ctx)
+		case "inmigrate":
+		default:
+			return fmt.Errorf("want the revived machine running, got qemu state %q", st)
+		}
+		select {
+		case <-time.After(2 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
