@@ -31,6 +31,7 @@ type runFlags struct {
 	timeout time.Duration
 	out     string
 	libs    libFlag
+	pcap    bool
 }
 
 // libFlag collects repeated -L DIR flags.
@@ -47,6 +48,7 @@ func cmdRun(args []string) int {
 	fs.DurationVar(&rf.timeout, "timeout", 0, "fail a file whose run takes longer than this (e.g. 10m); 0: no limit")
 	fs.StringVar(&rf.out, "out", "vmtest-out", "write each file's results to `DIR`/<test>/")
 	fs.Var(&rf.libs, "L", "look for load()ed libraries in `DIR` too (repeatable; then $VMTEST_PATH)")
+	fs.BoolVar(&rf.pcap, "pcap", false, "capture every vlan to <out>/<test>/net/vlan<N>.pcap")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return exitUsage
@@ -146,6 +148,7 @@ func runFile(ctx context.Context, file string, rf runFlags, term io.Writer, colo
 		Artifacts: art,
 		Log:       log,
 		NewSwitch: runtime.DefaultSwitch,
+		Capture:   rf.pcap,
 	})
 	defer net.Close()
 	script, loader := newScript(ctx, net, rf.libs, func(_ *starlark.Thread, msg string) { log.Printf("%s", msg) })
