@@ -507,6 +507,7 @@ func (c *conn) received(frame []byte) {
 func (c *conn) write() {
 	var batch [][]byte
 	var hdrs []byte
+	var iov net.Buffers // reused: WriteTo consumes a copy of the slice
 	for {
 		batch = c.q.pop(batch[:0], 64)
 		if len(batch) == 0 {
@@ -523,15 +524,17 @@ func (c *conn) write() {
 		for _, f := range batch {
 			hdrs = binary.BigEndian.AppendUint32(hdrs, uint32(len(f)))
 		}
-		bufs := make(net.Buffers, 0, 2*len(batch))
+		bufs := iov[:0]
 		var n int
 		for i, f := range batch {
 			bufs = append(bufs, hdrs[4*i:4*i+4], f)
 			n += len(f)
 		}
+		iov = bufs
 		if _, err := bufs.WriteTo(c.uc); err != nil {
 			return
 		}
+		clear(iov) // let the frames go
 		c.p.outFrames.Add(uint64(len(batch)))
 		c.p.outBytes.Add(uint64(n))
 		clear(batch) // let the frames go
