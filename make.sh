@@ -13,8 +13,11 @@ cd "$(dirname "$0")"
 # Debian packages vmtest and its tests use. qemu-system-x86 brings qboot
 # (qemu-system-data); linux-image-amd64 is the guest kernel with its modules;
 # busybox-static is the reference guest of the boot benchmark. lcov and gcc
-# (gcov) make coverage reports; chromium renders one in the tests.
-PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs busybox-static cpio iputils-ping python3 curl lcov gcc chromium)
+# (gcov) make coverage reports; chromium renders one in the tests. The
+# network tests and examples use vde2 (vde_switch, vde_plug), tcpdump,
+# apache2 (examples/proxy.star) and iperf3 (the switch benchmark).
+PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs busybox-static cpio iputils-ping python3 curl
+	lcov gcc chromium vde2 tcpdump apache2 iperf3)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -41,11 +41,14 @@ var configKeys = []configKey{
 	}, emptyList},
 	{"vlans", setVLANs, func() starlark.Value { return starlark.NewList([]starlark.Value{starlark.MakeInt(1)}) }},
 	{"coverage", setCoverage, func() starlark.Value { return starlark.False }},
+	{"addresses", setAddresses, emptyDict},
+	{"forward_ports", setForwardPorts, emptyDict},
+	{"internet", setInternet, func() starlark.Value { return starlark.False }},
 }
 
 // laterKeys are keys of the script API (DESIGN.md) this vmtest does not
 // implement yet: an error says so rather than ignoring them.
-var laterKeys = []string{"jobs", "services", "forward_ports", "x11", "internet", "users"}
+var laterKeys = []string{"jobs", "services", "x11", "users"}
 
 func emptyList() starlark.Value { return starlark.NewList(nil) }
 func emptyDict() starlark.Value { return starlark.NewDict(0) }

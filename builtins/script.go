@@ -55,6 +55,12 @@ func (s *Script) Globals() starlark.StringDict {
 		"retry":     starlark.NewBuiltin("retry", s.retry),
 		"sleep":     starlark.NewBuiltin("sleep", s.sleep),
 		"log":       starlark.NewBuiltin("log", s.log),
+
+		"partition":  starlark.NewBuiltin("partition", s.partition),
+		"heal":       starlark.NewBuiltin("heal", s.heal),
+		"link":       starlark.NewBuiltin("link", s.link),
+		"capture":    starlark.NewBuiltin("capture", s.capture),
+		"attach_vde": starlark.NewBuiltin("attach_vde", s.attachVDE),
 	}
 }
 

@@ -52,7 +52,7 @@ func (m *Machine) Spec() Spec { return m.spec }
 func (m *Machine) NICs() []vm.NIC {
 	var nics []vm.NIC
 	for _, v := range m.spec.VLANs {
-		v4, v6 := Addrs(v, m.num)
+		v4, v6 := NICAddrs(v, m.num, m.spec.Addresses)
 		nics = append(nics, vm.NIC{MAC: MAC(v, m.num), Addrs: []string{v4, v6}})
 	}
 	return nics
@@ -174,6 +174,7 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 		Dir:          dir,
 		Console:      m.con,
 		Files:        m.files,
+		User:         m.userNet(),
 		NICs:         nics,
 		KernelParams: m.spec.KernelParams,
 		QEMUOpts:     m.spec.QEMUOpts,

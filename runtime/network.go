@@ -45,14 +45,23 @@ type Options struct {
 	// directory, from which the sources of Go modules are found.
 	Coverage  bool
 	SourceDir string
+	// Capture records every vlan to net/vlan<N>.pcap in OutDir (--pcap).
+	Capture bool
 }
 
 // Switch is the virtual Ethernet switch the machines' NICs connect to
-// (runtime/vswitch).
+// (runtime/vswitch, whose methods say what these do).
 type Switch interface {
 	// Attach adds a port for a NIC of machine name on vlan and returns
 	// the unix socket QEMU connects to.
 	Attach(vlan int, name string) (socket string, err error)
+	// Faults, captures and uplinks, by machine name.
+	Block(name string, blocked bool)
+	Partition(groups [][]string) error
+	Heal()
+	SetLink(from, to string, l Link) error
+	Capture(vlan int, path string) error
+	AttachVDE(vlan int, dir string) error
 	// Close stops the switch and waits for its goroutines.
 	Close() error
 }
@@ -69,6 +78,7 @@ type Network struct {
 	byName   map[string]*Machine
 	rd       *vm.RunDir // made at the first boot
 	sw       Switch
+	fx       netState // faults and captures waiting for the switch
 	closed   bool
 }
 
@@ -106,6 +116,11 @@ func (n *Network) Define(specs []Spec) error {
 	if err := n.checkCoverage(specs); err != nil {
 		return err
 	}
+	if !n.opts.DeclareOnly {
+		if err := checkHostPorts(specs); err != nil {
+			return err
+		}
+	}
 	names := make([]string, len(specs))
 	for i, s := range specs {
 		names[i] = s.Name
@@ -114,10 +129,14 @@ func (n *Network) Define(specs []Spec) error {
 	hosts := hostsFile(specs, nums)
 	for i, s := range specs {
 		m := &Machine{net: n, spec: s, index: i, num: nums[s.Name], con: newConsole(nil)}
-		m.files = append([]wire.File{
+		m.files = []wire.File{
 			{Path: "/etc/hostname", Mode: 0o644, Data: []byte(s.Name + "\n")},
 			{Path: "/etc/hosts", Mode: 0o644, Data: hosts},
-		}, s.Files...)
+		}
+		if s.Internet {
+			m.files = append(m.files, wire.File{Path: "/etc/resolv.conf", Mode: 0o644, Data: []byte(resolvConf)})
+		}
+		m.files = append(m.files, s.Files...)
 		n.machines = append(n.machines, m)
 		n.byName[s.Name] = m
 	}
@@ -135,7 +154,7 @@ func hostsFile(specs []Spec, nums map[string]int) []byte {
 		if len(s.VLANs) == 0 {
 			continue
 		}
-		v4, v6 := Addrs(s.VLANs[0], nums[s.Name])
+		v4, v6 := NICAddrs(s.VLANs[0], nums[s.Name], s.Addresses)
 		fmt.Fprintf(&b, "%s\t%s\n%s\t%s\n", stripPrefix(v4), s.Name, stripPrefix(v6), s.Name)
 	}
 	return []byte(b.String())
@@ -204,6 +223,9 @@ func (n *Network) runDir() (*vm.RunDir, Switch, error) {
 				return nil, nil, err
 			}
 			n.sw = n.opts.NewSwitch(dir)
+			if err := n.applyPending(n.sw); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	return n.rd, n.sw, nil

@@ -23,6 +23,13 @@ type Spec struct {
 	// Coverage collects what instrumented programs write on the machine
 	// (see runtime/coverage); Options.Coverage turns it on for all.
 	Coverage bool
+
+	// The network beyond vlans (netspec.go): host ports forwarded to the
+	// guest through its user network (eth0), whether that network reaches
+	// the outside world, and addresses given instead of computed ones.
+	Forwards  []vm.Forward
+	Internet  bool
+	Addresses map[int][]string // vlan → CIDR addresses
 }
 
 // Defaults of a Spec's fields.
@@ -72,7 +79,7 @@ func (s *Spec) check() error {
 			return fmt.Errorf("machine %s: env entry %q is not KEY=VALUE", s.Name, e)
 		}
 	}
-	return nil
+	return s.checkNet()
 }
 
 // checkSpecs reports the first problem of specs as a network: a spec's
@@ -91,7 +98,7 @@ func checkSpecs(specs []Spec) error {
 		}
 		names[specs[i].Name] = true
 	}
-	return nil
+	return checkNetwork(specs)
 }
 
 // AllPackages returns the packages every spec needs, sorted, each once.

@@ -76,6 +76,10 @@ func (m *Machine) qemuArgs(socks map[string]string) []string {
 			"-drive", fmt.Sprintf("file=%s,if=none,id=disk,format=%s,cache=unsafe,discard=unmap", c.Disk.Path, c.Disk.Format),
 			"-device", "virtio-blk-pci,drive=disk")
 	}
+	// The user network is eth0: its NIC comes first on the bus.
+	if c.User != nil {
+		a = append(a, userNetArgs(c.User)...)
+	}
 	// Each NIC is a client of its switch port (the switch listens, so a
 	// rebooted machine's new QEMU finds it again). romfile= skips loading
 	// the PXE option ROM, which a machine booted with -kernel never runs.

@@ -40,8 +40,10 @@ type Config struct {
 	Console io.Writer
 	// Files are written into the guest's root before anything runs.
 	Files []wire.File
+	// User is the machine's QEMU user network, eth0 (nil: none).
+	User *UserNet
 	// NICs are the machine's network interfaces on the virtual switch, in
-	// order (eth0, eth1, ...).
+	// order (after eth0 if User is set: eth1, eth2, ...).
 	NICs         []NIC
 	KernelParams []string
 	QEMUOpts     []string
@@ -215,6 +217,13 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.BootTimeout)
 	defer cancel()
 
+	if m.cfg.User != nil {
+		for _, f := range m.cfg.User.Forwards {
+			if err := CheckHostPort(f.Host); err != nil {
+				return nil, fmt.Errorf("machine %s: forwarding to guest port %d: %w", m.cfg.Name, f.Guest, err)
+			}
+		}
+	}
 	socks := map[string]string{}
 	lns := map[string]*net.UnixListener{}
 	closeAll := func() {
@@ -362,6 +371,9 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 	}
 	if m.cfg.Disk.Path != "" {
 		req.Disk = "vda"
+	}
+	if m.cfg.User != nil {
+		req.Interfaces = append(req.Interfaces, userNetInterface(m.cfg.User))
 	}
 	for _, n := range m.cfg.NICs {
 		req.Interfaces = append(req.Interfaces, wire.Interface{MAC: n.MAC, Addrs: n.Addrs})

@@ -33,6 +33,7 @@ type runFlags struct {
 	libs    libFlag
 
 	coverage bool // on for every machine
+	pcap     bool
 }
 
 // libFlag collects repeated -L DIR flags.
@@ -50,6 +51,7 @@ func cmdRun(args []string) int {
 	fs.StringVar(&rf.out, "out", "vmtest-out", "write each file's results to `DIR`/<test>/")
 	fs.Var(&rf.libs, "L", "look for load()ed libraries in `DIR` too (repeatable; then $VMTEST_PATH)")
 	fs.BoolVar(&rf.coverage, "coverage", false, "collect coverage from every machine and write a report to <out>/<test>/coverage/")
+	fs.BoolVar(&rf.pcap, "pcap", false, "capture every vlan to <out>/<test>/net/vlan<N>.pcap")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return exitUsage
@@ -152,6 +154,7 @@ func runFile(ctx context.Context, file string, rf runFlags, term io.Writer, colo
 		NewSwitch: runtime.DefaultSwitch,
 		Coverage:  rf.coverage,
 		SourceDir: filepath.Dir(file),
+		Capture:   rf.pcap,
 	})
 	defer net.Close()
 	script, loader := newScript(ctx, net, rf.libs, func(_ *starlark.Thread, msg string) { log.Printf("%s", msg) })

@@ -83,6 +83,9 @@ type Request struct {
 type Interface struct {
 	MAC   string   `json:"mac"`
 	Addrs []string `json:"addrs"` // CIDR, IPv4 or IPv6
+	// Gateway, if set, is the IPv4 address of the default route, through
+	// this interface.
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // File is a file the host asks the agent to create at configure time.
