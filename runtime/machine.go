@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -134,9 +135,11 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 	} else {
 		nics = nil
 	}
-	img, err := disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize)
-	if err != nil {
-		return err
+	img, kept := m.net.opts.Disks[m.Name()]
+	if !kept {
+		if img, err = disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize); err != nil {
+			return err
+		}
 	}
 	m.con.setOut(m.consoleSink())
 	v, err := vm.Start(ctx, art, vm.Config{
@@ -149,7 +152,7 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 		Files:        m.files,
 		NICs:         nics,
 		KernelParams: m.spec.KernelParams,
-		QEMUOpts:     m.spec.QEMUOpts,
+		QEMUOpts:     append(slices.Clone(m.spec.QEMUOpts), m.net.opts.QEMUOpts...),
 	})
 	if err != nil {
 		return err
