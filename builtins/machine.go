@@ -49,6 +49,7 @@ var methods = map[string]methodFunc{
 	"wait_for_console_text": (*Machine).waitForConsoleText,
 	"copy_from_host":        (*Machine).copyFromHost,
 	"copy_from_vm":          (*Machine).copyFromVM,
+	"shell":                 (*Machine).shell,
 }
 
 // laterMethods are methods of the script API (DESIGN.md) this vmtest
@@ -56,7 +57,7 @@ var methods = map[string]methodFunc{
 var laterMethods = []string{
 	"wait_for_job", "wait_for_unit", "start_job", "stop_job", "block", "unblock",
 	"forward_port", "screenshot", "send_keys", "send_chars", "get_screen_text",
-	"wait_for_text", "wait_for_x", "wait_for_window", "shell",
+	"wait_for_text", "wait_for_x", "wait_for_window",
 }
 
 var machineAttrNames = func() []string {
