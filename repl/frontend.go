@@ -68,7 +68,9 @@ func Run(ctx context.Context, b Backend, opts Options) error {
 		return err
 	}
 	defer rl.Close()
-	term := &localTerminal{w: rl.Stdout(), in: in, fd: int(os.Stdin.Fd()), out: os.Stdout}
+	// Statements write to the terminal directly: readline's stdout would
+	// redraw the prompt after a line printed just after Enter.
+	term := &localTerminal{w: os.Stdout, in: in, fd: int(os.Stdin.Fd()), out: os.Stdout}
 	if opts.Output != nil {
 		prev := opts.Output.SetDefault(rl.Stdout())
 		defer opts.Output.SetDefault(prev)
@@ -125,6 +127,7 @@ func evalInterruptible(ctx context.Context, b Backend, src string, term Terminal
 		defer wg.Done()
 		select {
 		case <-sigs:
+			io.WriteString(term, "\n") // after the ^C the terminal echoed
 			cancel(errInterrupted)
 		case <-done:
 		}
@@ -139,7 +142,7 @@ func evalInterruptible(ctx context.Context, b Backend, src string, term Terminal
 // stops at the first that fails.
 func runScript(ctx context.Context, b Backend, r io.Reader, w io.Writer) error {
 	br := bufio.NewReader(r)
-	term := plainTerminal{w}
+	term := Plain{w}
 	for {
 		src, err := ReadChunk(func(string) (string, error) {
 			line, err := br.ReadString('\n')
@@ -168,10 +171,11 @@ func runScript(ctx context.Context, b Backend, r io.Reader, w io.Writer) error {
 	}
 }
 
-// plainTerminal is output that is not a terminal: no raw sessions.
-type plainTerminal struct{ io.Writer }
+// Plain is a Terminal that is only output (a pipe, a file): it has no
+// raw mode, so m.shell() cannot run on it.
+type Plain struct{ io.Writer }
 
-func (plainTerminal) Raw() (runtime.TTY, func(), error) {
+func (Plain) Raw() (runtime.TTY, func(), error) {
 	return nil, nil, errors.New("needs an interactive terminal, and standard input is not one")
 }
 

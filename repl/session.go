@@ -111,7 +111,7 @@ func (s *Session) BindLoads(ctx context.Context) error {
 		}
 	}
 	f.Stmts = loads
-	return s.execInFile(ctx, f, plainTerminal{io.Discard})
+	return s.execInFile(ctx, f, Plain{io.Discard})
 }
 
 // execInFile runs statements of the test file on a new thread, loads

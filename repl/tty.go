@@ -20,8 +20,7 @@ import (
 const EscapeKey = 0x1d
 
 // localTerminal is the user's terminal in this process: statement output
-// goes to w (readline's stdout, which redraws a prompt being edited), and
-// raw sessions read the input and write to out directly.
+// goes to w, and raw sessions read the input and write to out.
 type localTerminal struct {
 	w   io.Writer
 	in  *input
@@ -42,6 +41,9 @@ func (t *localTerminal) Raw() (runtime.TTY, func(), error) {
 	tty := openTTY(t.in, t.out)
 	return tty, func() {
 		tty.close()
+		if tty.left.Load() {
+			t.out.WriteString("\r\n") // the guest's last line may be a prompt
+		}
 		restoreMode()
 	}, nil
 }

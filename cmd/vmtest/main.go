@@ -5,6 +5,7 @@
 // Usage:
 //
 //	vmtest run [flags] FILE...               run test files, each with its own network
+//	vmtest repl [flags] FILE                 a prompt on the file's network
 //	vmtest deps [flags] FILE...              print the packages the files' machines need
 //	vmtest exec [flags] [--] CMD [ARG...]   run CMD in a throwaway machine
 //	vmtest doctor [flags]                    check QEMU, kernel, accelerator
@@ -52,6 +53,8 @@ func run(args []string) int {
 		return cmdRun(args[1:])
 	case "deps":
 		return cmdDeps(args[1:])
+	case "repl":
+		return cmdRepl(args[1:])
 	case "exec":
 		return cmdExec(args[1:])
 	case "doctor":
@@ -68,12 +71,15 @@ func run(args []string) int {
 	return exitUsage
 }
 
-var verbs = []string{"run", "deps", "exec", "doctor", "version", "help"}
+var verbs = []string{"run", "repl", "deps", "exec", "doctor", "version", "help"}
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
-  vmtest run [-j N] [--timeout DURATION] [--out DIR] [-L DIR] [-v] FILE...
-        run each test file with its own network of machines; results in DIR/<test>/
+  vmtest run [-j N] [--timeout DURATION] [--out DIR] [-L DIR] [-v] [-i] FILE...
+        run each test file with its own network of machines; results in DIR/<test>/;
+        -i: at a failure, open the prompt on the network, still up
+  vmtest repl [--out DIR] [-L DIR] [-v] FILE
+        a prompt on the file's network: machines boot when first used; Ctrl-D stops them
   vmtest deps [-L DIR] FILE...
         print the Debian packages the files' machines need, one per line
   vmtest exec [--memory MIB] [--cpus N] [--timeout DURATION] [--keep-state] [-v] [--] CMD [ARG...]

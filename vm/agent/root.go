@@ -132,13 +132,17 @@ func switchRoot() error {
 			return fmt.Errorf("moving %s into the new root: %v", d, err)
 		}
 	}
-	for _, m := range []struct{ fstype, dst, opts string }{
-		{"tmpfs", "/run", "mode=0755"},
-		{"devpts", "/dev/pts", "gid=5,mode=0620,ptmxmode=0666"},
-		{"tmpfs", "/dev/shm", "mode=1777"},
+	for _, m := range []struct {
+		fstype, dst, opts string
+		flags             uintptr
+	}{
+		{"tmpfs", "/run", "mode=0755", unix.MS_NOSUID | unix.MS_NODEV},
+		// Not nodev: its files are the terminals (m.shell()).
+		{"devpts", "/dev/pts", "gid=5,mode=0620,ptmxmode=0666", unix.MS_NOSUID | unix.MS_NOEXEC},
+		{"tmpfs", "/dev/shm", "mode=1777", unix.MS_NOSUID | unix.MS_NODEV},
 	} {
 		os.MkdirAll(newRoot+m.dst, 0o755)
-		if err := unix.Mount(m.fstype, newRoot+m.dst, m.fstype, unix.MS_NOSUID|unix.MS_NODEV, m.opts); err != nil {
+		if err := unix.Mount(m.fstype, newRoot+m.dst, m.fstype, m.flags, m.opts); err != nil {
 			return fmt.Errorf("mounting %s on %s: %v", m.fstype, m.dst, err)
 		}
 	}
