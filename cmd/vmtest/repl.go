@@ -51,7 +51,7 @@ func cmdRepl(args []string) int {
 	}
 	fmt.Printf("vmtest repl: %s declares %s; each boots when first used.\n", file, describeMachines(s.script.Machines()))
 	fmt.Println("Tab completes, Ctrl-C cancels a statement, test_script() runs the file, Ctrl-D stops the machines and exits.")
-	code := prompt(s.repl, s.out)
+	code := prompt(context.Background(), s.repl, s.out)
 	if len(s.net.Machines()) > 0 {
 		s.net.Log().Printf("stopping the machines")
 	}
@@ -62,10 +62,11 @@ func cmdRepl(args []string) int {
 }
 
 // prompt runs the prompt on b until the user leaves (Ctrl-D, end of
-// input, SIGTERM or SIGHUP) and returns the exit status: 1 when input
-// that is not a terminal had a failing statement, 130 after a signal.
-func prompt(b repl.Backend, out *repl.Output) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
+// input, SIGTERM or SIGHUP) or parent is done, and returns the exit
+// status: 1 when input that is not a terminal had a failing statement,
+// 130 after a signal.
+func prompt(parent context.Context, b repl.Backend, out *repl.Output) int {
+	ctx, stop := signal.NotifyContext(parent, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	err := repl.Run(ctx, b, repl.Options{History: repl.HistoryFile(), Output: out})
 	switch {
@@ -107,5 +108,5 @@ func promptAfterFailure(ctx context.Context, file string, script *builtins.Scrip
 	}
 	fmt.Fprintf(out, "vmtest run -i: the network of %s is still up, as the failure left it.\n", file)
 	fmt.Fprintln(out, "Tab completes, Ctrl-C cancels a statement, test_script() runs the file again, Ctrl-D stops the machines.")
-	prompt(s, out)
+	prompt(context.Background(), s, out)
 }
