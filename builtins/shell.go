@@ -11,11 +11,7 @@ import (
 
 // Terminal is the user's terminal as an interactive front end (the REPL)
 // lends it to the builtins that need one, such as m.shell().
-type Terminal interface {
-	// Raw puts the terminal in raw mode and returns it as a TTY, until
-	// restore is called.
-	Raw() (tty runtime.TTY, restore func(), err error)
-}
+type Terminal = runtime.Terminal
 
 // terminalKey is the thread-local of the Terminal (see SetTerminal).
 const terminalKey = "github.com/vmtest/vmtest/builtins.terminal"
@@ -37,15 +33,7 @@ func (m *Machine) shell(thread *starlark.Thread, b *starlark.Builtin, args starl
 		return nil, wrap(b, errors.New("needs an interactive terminal: use it in vmtest repl or vmtest attach, not in vmtest run"))
 	}
 	return starlark.None, m.do(thread, b, 0, func(ctx context.Context, rm *runtime.Machine) error {
-		if err := rm.Start(ctx); err != nil {
-			return err
-		}
-		tty, restore, err := term.Raw()
-		if err != nil {
-			return err
-		}
-		defer restore()
-		_, err = rm.Shell(ctx, tty)
+		_, err := rm.Shell(ctx, term)
 		return err
 	})
 }

@@ -22,6 +22,14 @@ type TTY interface {
 	Term() string
 }
 
+// Terminal is the user's terminal, which interactive methods (Shell)
+// borrow.
+type Terminal interface {
+	// Raw puts the terminal in raw mode and returns it as a TTY, until
+	// restore is called.
+	Raw() (tty TTY, restore func(), err error)
+}
+
 // ttyStdin is a TTY as the stdin of a wire call: its size changes go to
 // the guest (wire.Resizer).
 type ttyStdin struct{ TTY }
@@ -29,21 +37,26 @@ type ttyStdin struct{ TTY }
 var _ wire.Resizer = ttyStdin{}
 
 // Shell runs the login shell of root on a new terminal in the guest,
-// connected to tty, until it exits or the user leaves, and returns its
-// exit status. The machine is booted first if need be; its env applies,
-// and TERM is the user's.
-func (m *Machine) Shell(ctx context.Context, tty TTY) (int, error) {
+// connected to the user's terminal (in raw mode meanwhile), until it
+// exits or the user leaves, and returns its exit status. The machine is
+// booted first if need be; its env applies, and TERM is the user's.
+func (m *Machine) Shell(ctx context.Context, term Terminal) (int, error) {
 	v, err := m.running(ctx)
 	if err != nil {
 		return 0, err
 	}
 	m.net.log.Machinef(m.Name(), "shell (exit or Ctrl-] to return)")
+	tty, restore, err := term.Raw()
+	if err != nil {
+		return 0, m.errorf(err, "shell: %v", err)
+	}
 	env := append([]string(nil), m.spec.Env...)
-	if term := tty.Term(); term != "" {
-		env = append(env, "TERM="+term)
+	if t := tty.Term(); t != "" {
+		env = append(env, "TERM="+t)
 	}
 	size := tty.Size()
 	res, err := v.Call(ctx, wire.Request{Op: wire.OpExec, Env: env, TTY: &size}, ttyStdin{tty}, tty, nil)
+	restore()
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return 0, m.errorf(err, "shell cancelled: %v", context.Cause(ctx))
