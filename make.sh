@@ -12,8 +12,9 @@ cd "$(dirname "$0")"
 
 # Debian packages vmtest and its tests use. qemu-system-x86 brings qboot
 # (qemu-system-data); linux-image-amd64 is the guest kernel with its modules;
-# busybox-static is the reference guest of the boot benchmark.
-PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs busybox-static cpio iputils-ping python3 curl)
+# busybox-static is the reference guest of the boot benchmark; tmux is the
+# terminal the prompt's tests type into.
+PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs busybox-static cpio iputils-ping python3 curl tmux)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
