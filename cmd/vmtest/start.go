@@ -115,6 +115,9 @@ func daemonize(args []string) int {
 func startForeground(file string, sf startFlags) int {
 	var ready *os.File
 	if sf.readyFD > 0 {
+		// The vmtest start that waits for us may be gone (Ctrl-C): writing
+		// to its pipes must fail, not kill us with the machines up.
+		signal.Ignore(syscall.SIGPIPE)
 		syscall.CloseOnExec(sf.readyFD) // QEMU must not hold it open
 		ready = os.NewFile(uintptr(sf.readyFD), "ready")
 		defer ready.Close()
@@ -177,8 +180,10 @@ func startForeground(file string, sf startFlags) int {
 	}
 
 	stopNet := func() error {
-		s.net.Log().Printf("stopping the machines")
-		return s.close()
+		// A clean power off: the kept disks keep what was written.
+		s.net.Log().Printf("shutting the machines down")
+		err := shutdownAll(s.net)
+		return errors.Join(err, s.close())
 	}
 	server, err := control.Listen(filepath.Join(rd.Path, control.SocketName), s.repl,
 		control.Info{Test: testName(file), File: abs, Dir: rd.Path, Machines: machines}, stopNet)
@@ -203,7 +208,10 @@ func startForeground(file string, sf startFlags) int {
 		release := intr.hold()
 		pctx, cancel := context.WithCancel(context.Background())
 		stopped := context.AfterFunc(intr.ctx, cancel)
+		var watch sync.WaitGroup
+		watch.Add(1)
 		go func() {
+			defer watch.Done()
 			select {
 			case <-server.Stopped():
 				cancel()
@@ -218,6 +226,7 @@ func startForeground(file string, sf startFlags) int {
 		default:
 		}
 		cancel()
+		watch.Wait()
 		stopped()
 		release()
 	} else {
@@ -232,6 +241,25 @@ func startForeground(file string, sf startFlags) int {
 		return exitFailure
 	}
 	return code
+}
+
+// shutdownAll powers every running machine off cleanly, in parallel (a
+// guest that does not power off within 30 s is killed).
+func shutdownAll(net *runtime.Network) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(net.Machines()))
+	for i, m := range net.Machines() {
+		if !m.Running() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = m.Shutdown(context.Background())
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // keepDisks makes (or reuses) ./<name>.qcow2 for each machine and locks
@@ -291,7 +319,7 @@ func detach(ready *os.File, dir string) error {
 			return err
 		}
 	}
-	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+	signal.Ignore(syscall.SIGHUP)
 	return nil
 }
 
