@@ -49,8 +49,10 @@ func cmdRepl(args []string) int {
 		}
 		return exitFailure
 	}
-	fmt.Printf("vmtest repl: %s declares %s; each boots when first used.\n", file, describeMachines(s.script.Machines()))
-	fmt.Println("Tab completes, Ctrl-C cancels a statement, test_script() runs the file, Ctrl-D stops the machines and exits.")
+	if isTerminal(os.Stdin) && isTerminal(os.Stdout) {
+		fmt.Printf("vmtest repl: %s declares %s; each boots when first used.\n", file, describeMachines(s.script.Machines()))
+		fmt.Println("Tab completes, Ctrl-C cancels a statement, test_script() runs the file, Ctrl-D stops the machines and exits.")
+	}
 	code := prompt(context.Background(), s.repl, s.out)
 	if len(s.net.Machines()) > 0 {
 		s.net.Log().Printf("stopping the machines")

@@ -139,7 +139,7 @@ func startForeground(file string, sf startFlags) int {
 	boot := machines
 	if sf.only != "" {
 		if !slices.Contains(machines, sf.only) {
-			fmt.Fprintf(os.Stderr, "vmtest start: --only %s: %s declares no such machine%s\n", sf.only, file, suggest(sf.only, machines))
+			fmt.Fprintf(os.Stderr, "vmtest start: --only: %s declares no machine %q%s\n", file, sf.only, suggest(sf.only, machines))
 			return exitUsage
 		}
 		boot = []string{sf.only}
