@@ -3,8 +3,9 @@
 //
 // A Session holds the prompt's globals (every builtin, the machine
 // handles and the names of the test file) and evaluates chunks on them
-// (Eval), completes names (Complete), and runs the file's script
-// (test_script()). Run is the front end on the user's terminal:
+// (Eval), completes names (Complete), and runs the test file again on
+// the live network (test_script()). Run is the front end on the user's
+// terminal:
 // readline with history and completion, multi-line input, Ctrl-C to
 // cancel the running statement, Ctrl-D to leave. Between the two is a
 // Backend: the Session itself in the same process (vmtest repl, vmtest
