@@ -15,9 +15,10 @@ cd "$(dirname "$0")"
 # busybox-static is the reference guest of the boot benchmark. lcov and gcc
 # (gcov) make coverage reports; chromium renders one in the tests. The
 # network tests and examples use vde2 (vde_switch, vde_plug), tcpdump,
-# apache2 (examples/proxy.star) and iperf3 (the switch benchmark).
+# apache2 (examples/proxy.star) and iperf3 (the switch benchmark); tmux is
+# the terminal the prompt's tests type into.
 PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs busybox-static cpio iputils-ping python3 curl
-	lcov gcc chromium vde2 tcpdump apache2 iperf3)
+	lcov gcc chromium vde2 tcpdump apache2 iperf3 tmux)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -53,6 +53,7 @@ var methods = map[string]methodFunc{
 	"unblock":               (*Machine).unblock,
 	"forward_port":          (*Machine).forwardPort,
 	"link":                  (*Machine).link,
+	"shell":                 (*Machine).shell,
 }
 
 // laterMethods are methods of the script API (DESIGN.md) this vmtest
@@ -60,7 +61,7 @@ var methods = map[string]methodFunc{
 var laterMethods = []string{
 	"wait_for_job", "wait_for_unit", "start_job", "stop_job",
 	"screenshot", "send_keys", "send_chars", "get_screen_text",
-	"wait_for_text", "wait_for_x", "wait_for_window", "shell",
+	"wait_for_text", "wait_for_x", "wait_for_window",
 }
 
 var machineAttrNames = func() []string {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -160,9 +161,11 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 	} else {
 		nics = nil
 	}
-	img, err := disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize)
-	if err != nil {
-		return err
+	img, kept := m.net.opts.Disks[m.Name()]
+	if !kept {
+		if img, err = disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize); err != nil {
+			return err
+		}
 	}
 	m.disk = img
 	m.con.setOut(m.consoleSink())
@@ -177,7 +180,7 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 		User:         m.userNet(),
 		NICs:         nics,
 		KernelParams: m.spec.KernelParams,
-		QEMUOpts:     m.spec.QEMUOpts,
+		QEMUOpts:     append(slices.Clone(m.spec.QEMUOpts), m.net.opts.QEMUOpts...),
 	})
 	if err != nil {
 		return err

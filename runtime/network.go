@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vmtest/vmtest/vm"
+	"github.com/vmtest/vmtest/vm/disk"
 	"github.com/vmtest/vmtest/vm/wire"
 )
 
@@ -47,6 +48,19 @@ type Options struct {
 	SourceDir string
 	// Capture records every vlan to net/vlan<N>.pcap in OutDir (--pcap).
 	Capture bool
+
+	// For interactive use (vmtest start, build-vm):
+	//
+	// RunDir is the run directory to use instead of a new one made at the
+	// first boot; Close removes it all the same.
+	RunDir *vm.RunDir
+	// Disks gives the machines named here the disk to boot from (a
+	// ./<name>.qcow2 kept across runs) instead of a fresh one in the run
+	// directory.
+	Disks map[string]disk.Image
+	// QEMUOpts are added to every machine's QEMU command line, after its
+	// own qemu_opts ($QEMU_OPTS).
+	QEMUOpts []string
 }
 
 // Switch is the virtual Ethernet switch the machines' NICs connect to
@@ -189,6 +203,15 @@ func (n *Network) act() error {
 	return nil
 }
 
+// Live ends the declaration-only mode of a network made with
+// Options.DeclareOnly: from now on its actions run. An interactive session
+// evaluates a file's declarations that way, then acts.
+func (n *Network) Live() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.opts.DeclareOnly = false
+}
+
 // StartAll boots every machine that is not running, in parallel, and
 // returns when all are up. If one fails to boot, the others' boots are
 // cancelled and the first error is returned.
@@ -212,9 +235,12 @@ func (n *Network) runDir() (*vm.RunDir, Switch, error) {
 		return nil, nil, errors.New("the network is closed")
 	}
 	if n.rd == nil {
-		rd, err := vm.NewRunDir()
-		if err != nil {
-			return nil, nil, err
+		rd := n.opts.RunDir
+		if rd == nil {
+			var err error
+			if rd, err = vm.NewRunDir(); err != nil {
+				return nil, nil, err
+			}
 		}
 		n.rd = rd
 		if n.opts.NewSwitch != nil {

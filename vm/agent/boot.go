@@ -115,7 +115,8 @@ func earlyMounts() error {
 		{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, ""},
 		{"proc", "/proc", "proc", unix.MS_NOSUID, ""},
 		{"sysfs", "/sys", "sysfs", unix.MS_NOSUID, ""},
-		{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NODEV, "gid=5,mode=0620,ptmxmode=0666"},
+		// Not nodev: its files are the terminals (m.shell()).
+		{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=0620,ptmxmode=0666"},
 		{"tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
 	} {
 		os.MkdirAll(m.dst, 0o755)

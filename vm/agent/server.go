@@ -43,6 +43,7 @@ type request struct {
 	id     uint32
 	cancel context.CancelFunc
 	stdin  *queue
+	resize chan wire.WinSize // the latest size asked for, for an exec on a terminal
 }
 
 type handlerFunc func(ctx context.Context, r *request, req wire.Request) wire.Result
@@ -99,7 +100,7 @@ func (s *Server) Serve(ctx context.Context) error {
 				continue
 			}
 			rctx, rcancel := context.WithCancel(ctx)
-			r := &request{id: f.ID, cancel: rcancel, stdin: newQueue()}
+			r := &request{id: f.ID, cancel: rcancel, stdin: newQueue(), resize: make(chan wire.WinSize, 1)}
 			if !req.Stdin {
 				r.stdin.close()
 			}
@@ -120,7 +121,7 @@ func (s *Server) Serve(ctx context.Context) error {
 					s.Power(req.Op == wire.OpReboot)
 				}
 			}()
-		case wire.TypeStdin, wire.TypeCancel:
+		case wire.TypeStdin, wire.TypeCancel, wire.TypeResize:
 			s.mu.Lock()
 			r := s.active[f.ID]
 			s.mu.Unlock()
@@ -129,6 +130,8 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 			if f.Type == wire.TypeCancel {
 				r.cancel()
+			} else if f.Type == wire.TypeResize {
+				r.resizeTo(f.Payload)
 			} else if len(f.Payload) == 0 {
 				r.stdin.close()
 			} else {

@@ -45,6 +45,12 @@ type Request struct {
 	// Stdin says the host will send Stdin frames; without it the program's
 	// standard input is /dev/null.
 	Stdin bool `json:"stdin,omitempty"`
+	// TTY runs the program on a new terminal of this size, its session's
+	// controlling terminal, for stdin, stdout and stderr alike: output
+	// comes as Stdout frames, Resize frames change the size, and end of
+	// input hangs the terminal up. Without Argv and Shell, the user's
+	// login shell runs.
+	TTY *WinSize `json:"tty,omitempty"`
 
 	// TimeoutMS bounds exec, wait_port and wait_file (0: no bound). On
 	// expiry an exec's process group is killed and Result.TimedOut is set.
