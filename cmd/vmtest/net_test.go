@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,27 +50,21 @@ func vdeSwitch(t *testing.T) string {
 	}
 }
 
-// httpGet fetches url from the host, retrying until deadline or until
-// stop is closed.
+// httpGet fetches url from the host with curl, retrying until deadline
+// or until stop is closed.
 func httpGet(url string, deadline time.Time, stop <-chan struct{}) (string, error) {
-	c := http.Client{Timeout: 10 * time.Second}
 	for {
 		select {
 		case <-stop:
 			return "", fmt.Errorf("the run ended")
 		default:
 		}
-		resp, err := c.Get(url)
+		out, err := exec.Command("curl", "--fail", "--silent", "--show-error", "--max-time", "10", url).CombinedOutput()
 		if err == nil {
-			body, rerr := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if rerr == nil && resp.StatusCode == 200 {
-				return string(body), nil
-			}
-			err = fmt.Errorf("status %s, %v", resp.Status, rerr)
+			return string(out), nil
 		}
 		if time.Now().After(deadline) {
-			return "", err
+			return "", fmt.Errorf("curl %s: %v: %s", url, err, out)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -146,7 +138,7 @@ func TestRunNetwork(t *testing.T) {
 		t.Errorf("the runs beside net.star: exit %d\n%s%s", code, so, se)
 	}
 
-	httpGet(fmt.Sprintf("http://127.0.0.1:%d/done", forward), time.Now().Add(time.Minute), exited) // a 404 is enough
+	httpGet(fmt.Sprintf("http://127.0.0.1:%d/done", forward), time.Now().Add(time.Minute), exited) // a 404: retried until the run, seeing the request, ends
 	<-exited
 	log := stdout.String()
 	if runErr != nil || !strings.Contains(log, "PASS net (") {
