@@ -24,5 +24,5 @@ func RewriteSnapshotStream(path string, stream []byte) error {
 	w.bw.Write(stream)
 	w.crc.Write(stream)
 	w.n = int64(len(stream))
-	return w.commit(h)
+	return w.commit(h, nil)
 }

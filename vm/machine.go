@@ -311,10 +311,17 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 		return fail(m.bootError(inst, "qmp handshake: %v", err))
 	}
 	inst.qmp = q
+	var boot *consoleCapture
+	console := io.Writer(m.con)
+	if plan.build {
+		// The boot up to hello, for the machines revived from it.
+		boot = &consoleCapture{max: maxSnapConsole}
+		console = io.MultiWriter(m.con, boot)
+	}
 	inst.wg.Add(1)
 	go func() {
 		defer inst.wg.Done()
-		io.Copy(m.con, conns["console"])
+		io.Copy(console, conns["console"])
 	}()
 	hello := make(chan wire.Event, 1)
 	inst.agent = wire.NewClient(conns["agent"], func(ev wire.Event) {
@@ -336,7 +343,13 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 			}
 			return fail(m.bootError(inst, "loading the boot snapshot: %v", err))
 		}
-		m.consoleNote("revived from boot snapshot %s of %s; the boot messages before it are not repeated",
+		// What the machine that saved the snapshot printed up to it is
+		// this machine's boot too.
+		m.con.Write(plan.console)
+		if n := len(plan.console); n > 0 && plan.console[n-1] != '\n' {
+			m.con.Write([]byte("\n"))
+		}
+		m.consoleNote("revived here from boot snapshot %s, saved %s; the lines above are the boot that saved it",
 			plan.key[:12], plan.header.Created.Local().Format(time.DateTime))
 	} else {
 		select {
@@ -350,7 +363,7 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 			return fail(m.bootError(inst, "the guest agent did not say hello within %s", m.cfg.BootTimeout))
 		}
 		if plan.build {
-			err := m.saveSnapshot(ctx, inst, plan.store.path(plan.key))
+			err := m.saveSnapshot(ctx, inst, plan.store.path(plan.key), boot)
 			plan.done(err)
 			if err != nil {
 				info.Note = "boot snapshot not saved: " + err.Error()

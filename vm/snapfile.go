@@ -14,14 +14,18 @@ import (
 	"time"
 )
 
-// A snapshot file is a header of snapHeaderSize bytes followed by a QEMU
-// migration stream. The header is text: a magic line, then one line of
-// JSON (snapHeader), then zero bytes up to its size. QEMU is given the
-// file's descriptor positioned after the header (-incoming fd:N reads on
-// from the current offset), so the stream needs no copy; `tail -c
-// +4097 FILE` extracts it. Keeping the checksum inside the file, rather
-// than in a side file, makes the rename that publishes a snapshot publish
-// its checksum with it: no reader can pair a new stream with an old sum.
+// A snapshot file is a header of snapHeaderSize bytes, a QEMU migration
+// stream, and what the saving machine printed on its console up to the
+// snapshot (replayed on the console of every machine revived from it, so
+// that its console log, and waits for console text, see a whole boot).
+// The header is text: a magic line, then one line of JSON (snapHeader),
+// then zero bytes up to its size. QEMU is given the file's descriptor
+// positioned after the header (-incoming fd:N reads on from the current
+// offset, and stops at the end of the stream), so the stream needs no
+// copy; `tail -c +4097 FILE` extracts it. Keeping the checksum inside the
+// file, rather than in a side file, makes the rename that publishes a
+// snapshot publish its checksum with it: no reader can pair a new stream
+// with an old sum.
 const (
 	snapMagic      = "vmtest boot snapshot 1\n"
 	snapHeaderSize = 4096
@@ -29,10 +33,11 @@ const (
 
 // snapHeader describes the stream that follows it.
 type snapHeader struct {
-	StreamSize int64     `json:"stream_size"`
-	CRC32C     uint32    `json:"crc32c"` // of the stream
-	Created    time.Time `json:"created"`
-	QEMU       string    `json:"qemu"` // the version that wrote it
+	StreamSize  int64     `json:"stream_size"`
+	ConsoleSize int64     `json:"console_size"`
+	CRC32C      uint32    `json:"crc32c"` // of the stream and the console
+	Created     time.Time `json:"created"`
+	QEMU        string    `json:"qemu"` // the version that wrote it
 	// Shape, for people reading the cache: memory in MiB, CPUs, NICs,
 	// whether a disk was attached.
 	Memory int  `json:"memory"`
@@ -62,8 +67,9 @@ func readSnapHeader(f *os.File) (snapHeader, error) {
 	return h, nil
 }
 
-// verifySnapshot checks that the stream in f has the size and checksum its
-// header records, and leaves f positioned at the start of the stream.
+// verifySnapshot checks that the stream and console in f have the sizes
+// and checksum its header records, and leaves f positioned at the start of
+// the stream.
 func verifySnapshot(f *os.File) (snapHeader, error) {
 	h, err := readSnapHeader(f)
 	if err != nil {
@@ -73,8 +79,8 @@ func verifySnapshot(f *os.File) (snapHeader, error) {
 	if err != nil {
 		return h, err
 	}
-	if got := fi.Size() - snapHeaderSize; got != h.StreamSize {
-		return h, fmt.Errorf("want a stream of %d bytes, got %d", h.StreamSize, got)
+	if got := fi.Size() - snapHeaderSize; got != h.StreamSize+h.ConsoleSize || h.StreamSize <= 0 || h.ConsoleSize < 0 {
+		return h, fmt.Errorf("want %d bytes of stream and %d of console, got %d in all", h.StreamSize, h.ConsoleSize, got)
 	}
 	c := crc32.New(castagnoli)
 	if _, err := io.Copy(c, bufio.NewReaderSize(f, 1<<20)); err != nil {
@@ -87,6 +93,16 @@ func verifySnapshot(f *os.File) (snapHeader, error) {
 		return h, err
 	}
 	return h, nil
+}
+
+// readSnapConsole returns the console text of the snapshot in f, without
+// moving f's offset.
+func readSnapConsole(f *os.File, h snapHeader) ([]byte, error) {
+	b := make([]byte, h.ConsoleSize)
+	if _, err := f.ReadAt(b, snapHeaderSize+h.StreamSize); err != nil {
+		return nil, fmt.Errorf("reading its console: %v", err)
+	}
+	return b, nil
 }
 
 // snapWriter writes a new snapshot file: a temporary file in the
@@ -120,15 +136,20 @@ func (w *snapWriter) ReadFrom(r io.Reader) (int64, error) {
 	return n, err
 }
 
-// commit writes the header and renames the file into place. It does not
+// commit appends console, writes the header and renames the file into
+// place. It does not
 // sync: a file cut short or garbled by a host crash fails its checksum and
 // is rebuilt, and the first machine of a run does not wait for the disk.
-func (w *snapWriter) commit(h snapHeader) error {
-	h.StreamSize, h.CRC32C = w.n, w.crc.Sum32()
+func (w *snapWriter) commit(h snapHeader, console []byte) error {
 	if w.n == 0 {
 		w.abort()
 		return errors.New("saving a boot snapshot: qemu sent an empty migration stream")
 	}
+	if _, err := w.ReadFrom(bytes.NewReader(console)); err != nil {
+		w.abort()
+		return fmt.Errorf("saving a boot snapshot: %v", err)
+	}
+	h.StreamSize, h.ConsoleSize, h.CRC32C = w.n-int64(len(console)), int64(len(console)), w.crc.Sum32()
 	line, err := json.Marshal(h)
 	if err != nil {
 		w.abort()

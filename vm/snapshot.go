@@ -31,6 +31,10 @@ import (
 // booted guest (tens of MiB).
 const maxSnapshots = 8
 
+// maxSnapConsole bounds the console text a snapshot keeps; a boot with
+// the kernel's messages on (no "quiet") prints some tens of KiB.
+const maxSnapConsole = 1 << 20
+
 // staleTemp is how old an unfinished snapshot file must be for a later
 // save to remove it (its writer was killed).
 const staleTemp = time.Hour
@@ -104,9 +108,10 @@ type bootPlan struct {
 	sh    *shape
 	// revive is the snapshot file, positioned at its migration stream;
 	// the boot passes it to QEMU and closes it. id is its identity.
-	revive *os.File
-	id     fileID
-	header snapHeader
+	revive  *os.File
+	id      fileID
+	header  snapHeader
+	console []byte // what the saving machine printed up to the snapshot
 	// build: boot cold and save the snapshot at hello. The plan holds
 	// the shape's turn until done.
 	build bool
@@ -138,11 +143,11 @@ func (s *snapshotStore) plan(ctx context.Context, key string) (*bootPlan, error)
 		return coldPlan(""), nil
 	}
 	p := &bootPlan{store: s, key: key, sh: sh}
-	f, h, id, note := s.open(key, sh)
-	if f != nil {
+	snap, note := s.open(key, sh)
+	if snap.f != nil {
 		release()
-		p.revive, p.header, p.id, p.done = f, h, id, func(error) {}
-		s.touch(key, id)
+		p.revive, p.header, p.id, p.console, p.done = snap.f, snap.h, snap.id, snap.console, func(error) {}
+		s.touch(key, snap.id)
 		return p, nil
 	}
 	p.build, p.note = true, note
@@ -160,37 +165,47 @@ func (s *snapshotStore) plan(ctx context.Context, key string) (*bootPlan, error)
 	return p, nil
 }
 
+// openSnap is a snapshot file ready for QEMU: f positioned at the stream.
+type openSnap struct {
+	f       *os.File
+	h       snapHeader
+	id      fileID
+	console []byte
+}
+
 // open opens and verifies the shape's snapshot, with the caller holding
-// its turn. With no usable file it returns nil and why, having removed a
+// its turn. With no usable file it returns none and why, having removed a
 // corrupt one.
-func (s *snapshotStore) open(key string, sh *shape) (*os.File, snapHeader, fileID, string) {
+func (s *snapshotStore) open(key string, sh *shape) (openSnap, string) {
 	path := s.path(key)
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
-		return nil, snapHeader{}, fileID{}, ""
+		return openSnap{}, ""
 	}
 	if err != nil {
-		return nil, snapHeader{}, fileID{}, fmt.Sprintf("boot snapshot %s: %v", path, err)
+		return openSnap{}, fmt.Sprintf("boot snapshot %s: %v", path, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, snapHeader{}, fileID{}, fmt.Sprintf("boot snapshot %s: %v", path, err)
+		return openSnap{}, fmt.Sprintf("boot snapshot %s: %v", path, err)
 	}
-	id := idOf(fi)
-	var h snapHeader
-	if id == sh.verified {
-		if h, err = readSnapHeader(f); err == nil {
-			return f, h, id, ""
-		}
-	} else if h, err = verifySnapshot(f); err == nil {
-		sh.verified = id
-		return f, h, id, ""
+	snap := openSnap{f: f, id: idOf(fi)}
+	if snap.id == sh.verified {
+		snap.h, err = readSnapHeader(f)
+	} else if snap.h, err = verifySnapshot(f); err == nil {
+		sh.verified = snap.id
+	}
+	if err == nil {
+		snap.console, err = readSnapConsole(f, snap.h)
+	}
+	if err == nil {
+		return snap, ""
 	}
 	f.Close()
 	sh.verified = fileID{}
-	removeIfSame(path, id)
-	return nil, snapHeader{}, fileID{}, fmt.Sprintf("boot snapshot %s is corrupt (%v): removed", filepath.Base(path), err)
+	removeIfSame(path, snap.id)
+	return openSnap{}, fmt.Sprintf("boot snapshot %s is corrupt (%v): removed", filepath.Base(path), err)
 }
 
 // reject removes the snapshot that QEMU refused or that did not come up,

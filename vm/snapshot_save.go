@@ -4,21 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/vmtest/vmtest/vm/qmp"
 )
 
 // saveSnapshot saves the state of the machine, stopped at its hello, as
-// the boot snapshot of its shape, then lets it run on. QEMU streams the
-// migration to a unix socket in the machine's directory; vmtest writes it
-// to the cache with its checksum (see snapWriter). It returns when the
-// machine runs again; on error the snapshot is not saved, and the machine
-// is still resumed if it can be.
-func (m *Machine) saveSnapshot(ctx context.Context, inst *instance, path string) (err error) {
+// the boot snapshot of its shape, with what boot captured of its console
+// up to there, then lets it run on. QEMU streams the migration to a unix
+// socket in the machine's directory; vmtest writes it to the cache with
+// its checksum (see snapWriter). It returns when the machine runs again;
+// on error the snapshot is not saved, and the machine is still resumed if
+// it can be.
+func (m *Machine) saveSnapshot(ctx context.Context, inst *instance, path string, boot *consoleCapture) (err error) {
 	q := inst.qmp
 	if err := q.Stop(ctx); err != nil {
 		return fmt.Errorf("stopping the machine: %v", err)
@@ -69,6 +72,8 @@ func (m *Machine) saveSnapshot(ctx context.Context, inst *instance, path string)
 		w.abort()
 		return err
 	}
+	// The console is quiet since the stop, and what it printed before has
+	// been read by now: the migration took longer than a local socket.
 	return w.commit(snapHeader{
 		Created: time.Now().UTC(),
 		QEMU:    q.Version().String(),
@@ -76,7 +81,38 @@ func (m *Machine) saveSnapshot(ctx context.Context, inst *instance, path string)
 		CPUs:    m.cfg.CPUs,
 		NICs:    len(m.cfg.NICs),
 		Disk:    m.cfg.Disk.Path != "",
-	})
+	}, boot.take())
+}
+
+// consoleCapture keeps what a machine prints on its console from the
+// start of its boot until take is called, up to max bytes (the rest is
+// cut). Safe for concurrent use.
+type consoleCapture struct {
+	mu    sync.Mutex
+	max   int
+	b     []byte
+	taken bool
+}
+
+var _ io.Writer = (*consoleCapture)(nil)
+
+// Write never fails, so that a capture next to the console in an
+// io.MultiWriter never stops the console.
+func (c *consoleCapture) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.taken {
+		c.b = append(c.b, p[:min(len(p), c.max-len(c.b))]...)
+	}
+	return len(p), nil
+}
+
+// take returns what was captured and stops capturing.
+func (c *consoleCapture) take() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.taken = true
+	return c.b
 }
 
 // waitMigration polls query-migrate until the outgoing migration has

@@ -111,6 +111,10 @@ func TestRevivedMachinesDiffer(t *testing.T) {
 		if b := m.LastBoot(); !b.Revived {
 			t.Fatalf("%s: %+v, want it revived from the snapshot", m.Name(), b)
 		}
+		// Its console shows the boot that saved the snapshot, then itself.
+		if tail := strings.Join(m.ConsoleTail(40), "\n"); !strings.Contains(tail, "vmtest agent") || !strings.Contains(tail, "revived here from boot snapshot") {
+			t.Errorf("%s's console does not show the boot it was revived from:\n%s", m.Name(), tail)
+		}
 		n := i + 2
 		id := identity{
 			mac:    strings.TrimSpace(sh(t, m, "cat /sys/class/net/eth0/address")),
