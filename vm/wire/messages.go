@@ -72,6 +72,10 @@ type Request struct {
 	// Interfaces are configured (up, with addresses) after the switch into
 	// the new root; the loopback interface is always brought up.
 	Interfaces []Interface `json:"interfaces,omitempty"`
+
+	// jobs (OpJobs); the other job operations name one in Job
+	Jobs []Job  `json:"jobs,omitempty"`
+	Job  string `json:"job,omitempty"`
 }
 
 // Interface is a network interface the agent configures, found by its MAC.
@@ -103,6 +107,9 @@ type Result struct {
 	// read_file
 	Size int64  `json:"size,omitempty"`
 	Mode uint32 `json:"mode,omitempty"`
+
+	// job_status, job_wait
+	Jobs []JobStatus `json:"jobs,omitempty"`
 }
 
 // Event is the JSON payload of an Event frame.
@@ -115,6 +122,10 @@ type Event struct {
 	UptimeMS int64 `json:"uptime_ms,omitempty"`
 	// Message carries human-readable detail (e.g. why the agent gave up).
 	Message string `json:"message,omitempty"`
+	// Job and State: Name "job" reports that job Job entered State (one
+	// of the Job* states), with Message saying why when it failed.
+	Job   string `json:"job,omitempty"`
+	State string `json:"state,omitempty"`
 }
 
 // PortName is the name of the virtio-serial port that carries the protocol
