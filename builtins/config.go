@@ -40,11 +40,12 @@ var configKeys = []configKey{
 		return err
 	}, emptyList},
 	{"vlans", setVLANs, func() starlark.Value { return starlark.NewList([]starlark.Value{starlark.MakeInt(1)}) }},
+	{"jobs", setJobs, emptyDict},
 }
 
 // laterKeys are keys of the script API (DESIGN.md) this vmtest does not
 // implement yet: an error says so rather than ignoring them.
-var laterKeys = []string{"jobs", "services", "forward_ports", "x11", "internet", "users"}
+var laterKeys = []string{"services", "forward_ports", "x11", "internet", "users"}
 
 func emptyList() starlark.Value { return starlark.NewList(nil) }
 func emptyDict() starlark.Value { return starlark.NewDict(0) }

@@ -150,6 +150,8 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 		NICs:         nics,
 		KernelParams: m.spec.KernelParams,
 		QEMUOpts:     m.spec.QEMUOpts,
+		Jobs:         m.spec.Jobs,
+		OnEvent:      m.onEvent,
 	})
 	if err != nil {
 		return err

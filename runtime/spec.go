@@ -20,6 +20,9 @@ type Spec struct {
 	KernelParams []string
 	QEMUOpts     []string
 	VLANs        []int // one NIC per vlan, in order
+	// Jobs are the machine's jobs and services, declared to its agent at
+	// every boot (see jobs.go).
+	Jobs []wire.Job
 }
 
 // Defaults of a Spec's fields.
@@ -63,6 +66,9 @@ func (s *Spec) check() error {
 		if !strings.HasPrefix(f.Path, "/") {
 			return fmt.Errorf("machine %s: file %q: the path must be absolute", s.Name, f.Path)
 		}
+	}
+	if _, err := wire.OrderJobs(s.Jobs); err != nil {
+		return fmt.Errorf("machine %s: jobs: %v", s.Name, err)
 	}
 	for _, e := range s.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {

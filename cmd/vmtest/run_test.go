@@ -236,3 +236,31 @@ func TestRunMachineMethods(t *testing.T) {
 		t.Errorf("log.txt lacks the script's log():\n%s", log)
 	}
 }
+
+// TestRunJobs runs jobs on real machines: one file where they work (and
+// fail as expected), one whose wait for a job times out, reported with
+// the job's state and output.
+func TestRunJobs(t *testing.T) {
+	out := t.TempDir()
+	stdout, stderr, code := vmtest(t, []string{"NO_COLOR="}, "run", "-j", "2", "--out", out, "testdata/run/jobs.star", "testdata/run/jobfail.star")
+	for _, want := range []string{
+		"PASS jobs (",
+		"m: job web running",
+		"m: job broken failed: it exited with status 3",
+		"testdata/run/jobfail.star:3:15: machine.wait_for_job: m: job slow is not ready after 3s (it is starting)\n" +
+			"  machine: m\n" +
+			"  job:     slow\n" +
+			"  state:   starting\n" +
+			"  output of job slow (last 1 lines):\n" +
+			"    starting up\n" +
+			"  console of m (last ",
+		"FAIL jobfail (",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s\n%s", want, stdout, stderr)
+		}
+	}
+	if code != exitFailure {
+		t.Errorf("exit %d, want %d", code, exitFailure)
+	}
+}

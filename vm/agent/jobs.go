@@ -113,79 +113,29 @@ func (s *Supervisor) Define(specs []wire.Job) error {
 // chain). It returns the jobs by name and in an order where each comes
 // after the jobs it needs.
 func checkJobs(specs []wire.Job) (map[string]*job, []*job, error) {
+	idx, err := wire.OrderJobs(specs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jobs: %v", err)
+	}
 	jobs := map[string]*job{}
-	var decl []*job
+	all := make([]*job, len(specs))
 	for i := range specs {
 		sp := specs[i]
-		if sp.Name == "" || strings.ContainsAny(sp.Name, "/\x00") {
-			return nil, nil, fmt.Errorf("job name %q: want a name without /", sp.Name)
-		}
-		if jobs[sp.Name] != nil {
-			return nil, nil, fmt.Errorf("job %s is declared twice", sp.Name)
-		}
 		if err := checkJobSpec(&sp); err != nil {
 			return nil, nil, fmt.Errorf("job %s: %v", sp.Name, err)
 		}
-		j := &job{spec: sp}
-		jobs[sp.Name] = j
-		decl = append(decl, j)
+		all[i] = &job{spec: sp}
+		jobs[sp.Name] = all[i]
 	}
-	for _, j := range decl {
+	for _, j := range all {
 		for _, a := range j.spec.After {
-			d := jobs[a]
-			if d == nil {
-				return nil, nil, fmt.Errorf("job %s: after: no job %s", j.spec.Name, a)
-			}
-			j.after = append(j.after, d)
-			d.before = append(d.before, j)
+			j.after = append(j.after, jobs[a])
+			jobs[a].before = append(jobs[a].before, j)
 		}
 	}
-	// Depth-first, in declaration order; a job met again while its own
-	// visit is under way closes a cycle.
-	const (
-		unseen = iota
-		visiting
-		visited
-	)
-	mark := map[*job]int{}
-	var order []*job
-	var path []*job
-	var visit func(j *job) error
-	visit = func(j *job) error {
-		switch mark[j] {
-		case visited:
-			return nil
-		case visiting:
-			var chain []string
-			for i := len(path) - 1; i >= 0; i-- {
-				chain = append(chain, path[i].spec.Name)
-				if path[i] == j {
-					break
-				}
-			}
-			// chain runs from the last job back to j: reverse it so each
-			// job is followed by one it starts after.
-			for l, r := 0, len(chain)-1; l < r; l, r = l+1, r-1 {
-				chain[l], chain[r] = chain[r], chain[l]
-			}
-			return fmt.Errorf("jobs: dependency cycle: %s -> %s (each starts after the next)", strings.Join(chain, " -> "), j.spec.Name)
-		}
-		mark[j] = visiting
-		path = append(path, j)
-		for _, d := range j.after {
-			if err := visit(d); err != nil {
-				return err
-			}
-		}
-		path = path[:len(path)-1]
-		mark[j] = visited
-		order = append(order, j)
-		return nil
-	}
-	for _, j := range decl {
-		if err := visit(j); err != nil {
-			return nil, nil, err
-		}
+	order := make([]*job, len(idx))
+	for k, i := range idx {
+		order[k] = all[i]
 	}
 	return jobs, order, nil
 }
@@ -311,7 +261,7 @@ func (s *Supervisor) Wait(ctx context.Context, name string) (wire.JobStatus, err
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return st, ctx.Err()
+			return j.status(), ctx.Err() // with the output since
 		}
 	}
 }

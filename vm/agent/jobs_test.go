@@ -274,7 +274,7 @@ func TestJobsDeclarationErrors(t *testing.T) {
 		want string
 	}{
 		{[]wire.Job{{Name: "a", Start: sh("x"), After: []string{"b"}}, {Name: "b", Start: sh("x"), After: []string{"c"}}, {Name: "c", Start: sh("x"), After: []string{"a"}}},
-			"jobs: dependency cycle: a -> b -> c -> a (each starts after the next)"},
+			"jobs: dependency cycle: a -> b -> c -> a (each job starts after the next)"},
 		{[]wire.Job{{Name: "a", Start: sh("x"), After: []string{"a"}}}, "dependency cycle: a -> a"},
 		{[]wire.Job{{Name: "a", Start: sh("x"), After: []string{"db"}}}, "job a: after: no job db"},
 		{[]wire.Job{{Name: "a"}}, "job a: a simple job has exactly one start command, got 0"},

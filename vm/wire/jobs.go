@@ -1,5 +1,11 @@
 package wire
 
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
 // Job control: the host declares a machine's jobs once per boot (OpJobs),
 // after configure; the agent starts them in the order of their After
 // lists and supervises them until the machine powers off, when it stops
@@ -65,6 +71,69 @@ const (
 	JobFailed     = "failed"     // could not start, or exited with an error; not restarted
 	JobSkipped    = "skipped"    // a Condition did not hold
 )
+
+// OrderJobs checks the names and After lists of jobs (every name given
+// once and not empty, every After name declared, no cycle) and returns
+// the jobs' indices in an order where each comes after the jobs it
+// starts after (otherwise in declaration order). A cycle is reported as
+// its chain: "dependency cycle: a -> b -> a".
+func OrderJobs(jobs []Job) ([]int, error) {
+	index := map[string]int{}
+	for i, j := range jobs {
+		if j.Name == "" || strings.ContainsAny(j.Name, "/\x00") {
+			return nil, fmt.Errorf("job name %q: want a name without /", j.Name)
+		}
+		if _, dup := index[j.Name]; dup {
+			return nil, fmt.Errorf("job %s is declared twice", j.Name)
+		}
+		index[j.Name] = i
+	}
+	for _, j := range jobs {
+		for _, a := range j.After {
+			if _, ok := index[a]; !ok {
+				return nil, fmt.Errorf("job %s: after: no job %s", j.Name, a)
+			}
+		}
+	}
+	const (
+		unseen = iota
+		visiting
+		visited
+	)
+	mark := make([]int, len(jobs))
+	var order, path []int
+	var visit func(i int) error
+	visit = func(i int) error {
+		switch mark[i] {
+		case visited:
+			return nil
+		case visiting:
+			start := slices.Index(path, i)
+			var chain []string
+			for _, p := range path[start:] {
+				chain = append(chain, jobs[p].Name)
+			}
+			return fmt.Errorf("dependency cycle: %s -> %s (each job starts after the next)", strings.Join(chain, " -> "), jobs[i].Name)
+		}
+		mark[i] = visiting
+		path = append(path, i)
+		for _, a := range jobs[i].After {
+			if err := visit(index[a]); err != nil {
+				return err
+			}
+		}
+		path = path[:len(path)-1]
+		mark[i] = visited
+		order = append(order, i)
+		return nil
+	}
+	for i := range jobs {
+		if err := visit(i); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
 
 // Job is one supervised job: a program the agent keeps running.
 type Job struct {
