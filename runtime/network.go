@@ -37,6 +37,10 @@ type Options struct {
 	// ("" for DpkgStatus); NoPackageCheck skips the check.
 	DpkgStatus     string
 	NoPackageCheck bool
+	// HostRoot is the root file system the guests see ("" for "/"): its
+	// /etc/passwd and /etc/group are the base of machines' users and
+	// groups.
+	HostRoot string
 	// NewSwitch makes the virtual switch in the run directory at the first
 	// boot; nil gives the machines no network interfaces.
 	NewSwitch func(dir string) Switch
@@ -104,12 +108,23 @@ func (n *Network) Define(specs []Spec) error {
 	}
 	nums := HostNumbers(names)
 	hosts := hostsFile(specs, nums)
+	root := n.opts.HostRoot
+	if root == "" {
+		root = "/"
+	}
+	files := make([][]wire.File, len(specs))
+	for i, s := range specs {
+		var err error
+		if files[i], err = s.bootFiles(root); err != nil {
+			return err
+		}
+	}
 	for i, s := range specs {
 		m := &Machine{net: n, spec: s, index: i, num: nums[s.Name], con: newConsole(nil)}
 		m.files = append([]wire.File{
 			{Path: "/etc/hostname", Mode: 0o644, Data: []byte(s.Name + "\n")},
 			{Path: "/etc/hosts", Mode: 0o644, Data: hosts},
-		}, s.Files...)
+		}, files[i]...)
 		n.machines = append(n.machines, m)
 		n.byName[s.Name] = m
 	}

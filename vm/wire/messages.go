@@ -87,9 +87,25 @@ type Interface struct {
 // File is a file the host asks the agent to create at configure time.
 type File struct {
 	Path string `json:"path"`
-	Mode uint32 `json:"mode"`
+	Mode uint32 `json:"mode"` // permission bits, setuid, setgid and sticky included
 	Data []byte `json:"data"`
+	// Kind is "" for a regular file, FileDir for a directory (Data
+	// unused) or FileSymlink for a symbolic link to Data.
+	Kind string `json:"kind,omitempty"`
+	// Append adds Data to the end of the file as the guest sees it
+	// (created if missing), unless it already contains Data: so the same
+	// boot configuration applied again changes nothing.
+	Append bool `json:"append,omitempty"`
+	// UID and GID own the file (default root).
+	UID int `json:"uid,omitempty"`
+	GID int `json:"gid,omitempty"`
 }
+
+// File kinds.
+const (
+	FileDir     = "dir"
+	FileSymlink = "symlink"
+)
 
 // Result is the JSON payload of the Result frame that ends a request.
 type Result struct {
