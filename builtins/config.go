@@ -41,11 +41,12 @@ var configKeys = []configKey{
 	{"jobs", setJobs, emptyDict},
 	{"users", setUsers, emptyDict},
 	{"groups", setGroups, emptyDict},
+	{"services", setServices, emptyList},
 }
 
 // laterKeys are keys of the script API (DESIGN.md) this vmtest does not
 // implement yet: an error says so rather than ignoring them.
-var laterKeys = []string{"services", "forward_ports", "x11", "internet"}
+var laterKeys = []string{"forward_ports", "x11", "internet"}
 
 func emptyList() starlark.Value { return starlark.NewList(nil) }
 func emptyDict() starlark.Value { return starlark.NewDict(0) }

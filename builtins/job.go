@@ -287,6 +287,13 @@ func finishJobs(spec *runtime.Spec) error {
 	for _, j := range spec.Jobs {
 		names = append(names, j.Name)
 	}
+	for _, svc := range spec.Services {
+		name := runtime.ServiceName(svc)
+		if slices.Contains(names, name) {
+			return fmt.Errorf("%s is both a job and a service; rename the job", name)
+		}
+		names = append(names, name)
+	}
 	sort.Strings(names)
 	for _, j := range spec.Jobs {
 		for _, a := range j.After {
@@ -299,8 +306,40 @@ func finishJobs(spec *runtime.Spec) error {
 			}
 		}
 	}
-	if _, err := wire.OrderJobs(spec.Jobs); err != nil {
+	// Cycles among the jobs; those through services are found when the
+	// units are read (runtime.Network.Define).
+	local := make([]wire.Job, len(spec.Jobs))
+	for i, j := range spec.Jobs {
+		local[i] = j
+		local[i].After = slices.DeleteFunc(slices.Clone(j.After), func(a string) bool {
+			return !slices.ContainsFunc(spec.Jobs, func(o wire.Job) bool { return o.Name == a })
+		})
+	}
+	if _, err := wire.OrderJobs(local); err != nil {
 		return fmt.Errorf("jobs: %v", err)
+	}
+	return nil
+}
+
+// setServices reads services = ["name", ...]: systemd service units
+// (".service" optional) that the machine runs as jobs.
+func setServices(s *runtime.Spec, v starlark.Value) error {
+	names, err := stringList(v)
+	if err != nil {
+		return err
+	}
+	s.Services = nil
+	for _, n := range names {
+		if !jobName.MatchString(runtime.ServiceName(n)) || strings.HasSuffix(n, "@") || strings.HasSuffix(n, "@.service") {
+			if strings.Contains(n, "@") {
+				return fmt.Errorf("%q: a template unit needs an instance, such as %s@NAME", n, strings.TrimSuffix(runtime.ServiceName(n), "@"))
+			}
+			return fmt.Errorf("%q is not a service name", n)
+		}
+		if slices.Contains(s.Services, runtime.ServiceName(n)) {
+			return fmt.Errorf("%s is listed twice", n)
+		}
+		s.Services = append(s.Services, runtime.ServiceName(n))
 	}
 	return nil
 }

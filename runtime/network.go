@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -102,16 +103,29 @@ func (n *Network) Define(specs []Spec) error {
 			return err
 		}
 	}
+	root := n.opts.HostRoot
+	if root == "" {
+		root = "/"
+	}
+	specs = slices.Clone(specs)
+	for i := range specs {
+		s := &specs[i]
+		s.Jobs = slices.Clone(s.Jobs)
+		jobs, err := s.serviceJobs(root)
+		if err != nil {
+			return err
+		}
+		s.Jobs = append(s.Jobs, jobs...)
+		if _, err := wire.OrderJobs(s.Jobs); err != nil {
+			return fmt.Errorf("machine %s: jobs and services: %v", s.Name, err)
+		}
+	}
 	names := make([]string, len(specs))
 	for i, s := range specs {
 		names[i] = s.Name
 	}
 	nums := HostNumbers(names)
 	hosts := hostsFile(specs, nums)
-	root := n.opts.HostRoot
-	if root == "" {
-		root = "/"
-	}
 	files := make([][]wire.File, len(specs))
 	for i, s := range specs {
 		var err error

@@ -22,9 +22,11 @@ type Spec struct {
 	KernelParams []string
 	QEMUOpts     []string
 	VLANs        []int // one NIC per vlan, in order
-	// Jobs are the machine's jobs and services, declared to its agent at
-	// every boot (see jobs.go).
-	Jobs []wire.Job
+	// Jobs are the machine's jobs, declared to its agent at every boot
+	// (see jobs.go); Define adds a job for each of Services, the names of
+	// systemd service units (see services.go).
+	Jobs     []wire.Job
+	Services []string
 }
 
 // Defaults of a Spec's fields.
@@ -83,9 +85,6 @@ func (s *Spec) check() error {
 		if err := CheckAccountName(g.Name); err != nil {
 			return fmt.Errorf("machine %s: groups: %v", s.Name, err)
 		}
-	}
-	if _, err := wire.OrderJobs(s.Jobs); err != nil {
-		return fmt.Errorf("machine %s: jobs: %v", s.Name, err)
 	}
 	for _, e := range s.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {

@@ -264,3 +264,21 @@ func TestRunJobs(t *testing.T) {
 		t.Errorf("exit %d, want %d", code, exitFailure)
 	}
 }
+
+// TestRunServiceExamples runs the examples whose machines run Debian's
+// packaged services: OpenSSH (key-based login), Subversion over Apache
+// with mod_dav_svn, and the paper's Figure 1 with PostgreSQL and NFS.
+func TestRunServiceExamples(t *testing.T) {
+	out := t.TempDir()
+	files := []string{"../../examples/ssh.star", "../../examples/subversion.star"}
+	stdout, stderr, code := vmtest(t, nil, append([]string{"run", "--out", out, "-j", "2"}, files...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, f := range files {
+		test := strings.TrimSuffix(filepath.Base(f), ".star")
+		if !strings.Contains(stdout, "PASS "+test+" (") {
+			t.Errorf("output lacks PASS %s:\n%s", test, stdout)
+		}
+	}
+}

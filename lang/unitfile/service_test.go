@@ -83,19 +83,19 @@ LimitNOFILE=65536
 [Install]
 WantedBy=multi-user.target
 `,
-		"/lib/systemd/system/db@.service.d/10-env.conf": "[Service]\nEnvironment=EXTRA=1\n",
+		"/lib/systemd/system/db@.service.d/10-env.conf":     "[Service]\nEnvironment=EXTRA=1\n",
 		"/etc/systemd/system/db@a-b.service.d/20-user.conf": "[Service]\nUser=\nUser=root\nExecStartPre=\n",
-		"/lib/systemd/system/simple.service":                   "[Service]\nExecStart=/bin/sleep 1\n",
-		"/lib/systemd/system/empty.service":                    "  \n",
-		"/lib/systemd/system/two.service":                      "[Service]\nExecStart=/bin/a\nExecStart=/bin/b\n",
-		"/lib/systemd/system/setup.service":                    "[Service]\nType=oneshot\nExecStart=/bin/a\nExecStart=/bin/b\nRemainAfterExit=yes\n",
-		"/lib/systemd/system/bus.service":                      "[Service]\nType=dbus\nExecStart=/bin/a\n",
-		"/lib/systemd/system/sock.service":                     "[Unit]\nDescription=x\n[Service]\nSockets=x.socket\nExecStart=/bin/a\n",
-		"/lib/systemd/system/typo.service":                     "[Service]\nExecStrat=/bin/a\n",
-		"/lib/systemd/system/virt.service":                     "[Unit]\nConditionVirtualization=!container\n[Service]\nExecStart=/bin/a\n",
-		"/lib/systemd/system/spec.service":                     "[Service]\nExecStart=/bin/a %u\n",
-		"/lib/systemd/system/none.service":                     "[Unit]\nDescription=x\n",
-		"/lib/systemd/system/timer.service":                    "[Timer]\nOnCalendar=daily\n",
+		"/lib/systemd/system/simple.service":                "[Service]\nExecStart=/bin/sleep 1\n",
+		"/lib/systemd/system/empty.service":                 "  \n",
+		"/lib/systemd/system/two.service":                   "[Service]\nExecStart=/bin/a\nExecStart=/bin/b\n",
+		"/lib/systemd/system/setup.service":                 "[Service]\nType=oneshot\nExecStart=/bin/a\nExecStart=/bin/b\nRemainAfterExit=yes\n",
+		"/lib/systemd/system/bus.service":                   "[Service]\nType=dbus\nExecStart=/bin/a\n",
+		"/lib/systemd/system/sock.service":                  "[Unit]\nDescription=x\n[Service]\nSockets=x.socket\nExecStart=/bin/a\n",
+		"/lib/systemd/system/typo.service":                  "[Service]\nExecStrat=/bin/a\n",
+		"/lib/systemd/system/virt.service":                  "[Unit]\nConditionVirtualization=!container\n[Service]\nExecStart=/bin/a\n",
+		"/lib/systemd/system/spec.service":                  "[Service]\nExecStart=/bin/a %u\n",
+		"/lib/systemd/system/none.service":                  "[Unit]\nDescription=x\n",
+		"/lib/systemd/system/timer.service":                 "[Timer]\nOnCalendar=daily\n",
 	},
 	links: map[string]string{
 		"/etc/systemd/system/masked.service": "/dev/null",
@@ -260,6 +260,30 @@ func TestHostUnits(t *testing.T) {
 			if s.Type != "forking" || s.PIDFile != "/run/postgresql/15-main.pid" || s.Conditions[0].Path != "/etc/postgresql/15/main/postgresql.conf" {
 				t.Errorf("postgresql: %+v", s)
 			}
+		}
+	}
+}
+
+// TestSpecListsDirectives: SPEC.md names every directive vmtest acts on
+// or ignores.
+func TestSpecListsDirectives(t *testing.T) {
+	b, err := os.ReadFile("../../SPEC.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := string(b)
+	for _, names := range Supported() {
+		for _, n := range names {
+			if !strings.Contains(spec, "`"+n+"=") && !strings.Contains(spec, "`"+n+"`") {
+				t.Errorf("SPEC.md does not mention %s=", n)
+			}
+		}
+	}
+	for _, l := range Ignored() {
+		_, rest, _ := strings.Cut(l, "] ")
+		n, _, _ := strings.Cut(rest, ":")
+		if !strings.Contains(spec, "`"+n+"=`") {
+			t.Errorf("SPEC.md does not list %s= among the ignored directives", n)
 		}
 	}
 }

@@ -47,6 +47,7 @@ func Main(version string) {
 	s.Configure = func(ctx context.Context, req wire.Request) error { return configure(ctx, req) }
 	// Jobs get a cgroup each, so that stopping one stops all it forked.
 	s.Jobs.Cgroup = "/sys/fs/cgroup"
+	s.Jobs.RunRoot = "/"
 	s.Power = func(reboot bool) {
 		stopJobs(s.Jobs)
 		powerDown(reboot)

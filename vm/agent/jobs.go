@@ -32,6 +32,9 @@ type Supervisor struct {
 	// the first Define.
 	Console io.Writer
 	Cgroup  string
+	// RunRoot, if set, is the root whose /run Define prepares, before any
+	// job starts, as systemd-tmpfiles would at boot (see prepareRun).
+	RunRoot string
 
 	consoleMu sync.Mutex
 	ctx       context.Context
@@ -88,6 +91,9 @@ func (s *Supervisor) Define(specs []wire.Job) error {
 		} else {
 			s.cgroups = s.Cgroup
 		}
+	}
+	if s.RunRoot != "" {
+		prepareRun(s.RunRoot)
 	}
 	for _, j := range order {
 		j.sup = s
