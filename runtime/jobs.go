@@ -69,10 +69,35 @@ func (m *Machine) jobCall(ctx context.Context, what string, req wire.Request, ti
 // for a one-shot job, done). It fails at once when the job has failed,
 // exited, was stopped or skipped, and after timeout (0: no bound); the
 // *Error then carries the job's state and last output.
+//
+// The timeout is kept on the host: a guest's clock may run fast under
+// software emulation on a loaded host (its TSC calibrated badly), and a
+// wait must not end early because of it.
 func (m *Machine) WaitForJob(ctx context.Context, name string, timeout time.Duration) (JobStatus, error) {
 	m.net.log.Machinef(m.Name(), "waiting for job %s", name)
+	if _, err := m.running(ctx); err != nil { // the timeout is the wait's, not the boot's
+		return JobStatus{}, err
+	}
 	start := time.Now()
-	res, err := m.jobCall(ctx, "waiting for job "+name, wire.Request{Op: wire.OpJobWait, Job: name}, timeout)
+	waitCtx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	res, err := m.jobCall(waitCtx, "waiting for job "+name, wire.Request{Op: wire.OpJobWait, Job: name}, 0)
+	if err != nil && ctx.Err() == nil && waitCtx.Err() != nil {
+		// The timeout: say what the job is doing, with its output.
+		e := m.errorf(nil, "job %s is not ready after %s", name, timeout)
+		e.Job, e.TimedOut = name, true
+		statusCtx, cancel := context.WithTimeout(ctx, graceAfterTimeout)
+		defer cancel()
+		if st, serr := m.JobStatus(statusCtx, name); serr == nil {
+			e.Msg += " (it is " + st.State + ")"
+			e.JobState, e.JobOutput = st.State, st.Output
+		}
+		return JobStatus{}, e
+	}
 	if err != nil {
 		return JobStatus{}, err
 	}

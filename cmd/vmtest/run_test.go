@@ -270,7 +270,7 @@ func TestRunJobs(t *testing.T) {
 // with mod_dav_svn, and the paper's Figure 1 with PostgreSQL and NFS.
 func TestRunServiceExamples(t *testing.T) {
 	out := t.TempDir()
-	files := []string{"../../examples/ssh.star", "../../examples/subversion.star"}
+	files := []string{"../../examples/ssh.star", "../../examples/subversion.star", "../../examples/figure1-services.star"}
 	stdout, stderr, code := vmtest(t, nil, append([]string{"run", "--out", out, "-j", "2"}, files...)...)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
