@@ -38,6 +38,10 @@ type Options struct {
 	// ("" for DpkgStatus); NoPackageCheck skips the check.
 	DpkgStatus     string
 	NoPackageCheck bool
+	// SkipUnits makes Define leave the unit files of services unread, for
+	// vmtest deps: the packages that have them may not be installed yet.
+	// The services are then jobs with a name only; nothing may boot.
+	SkipUnits bool
 	// HostRoot is the root file system the guests see ("" for "/"): its
 	// /etc/passwd and /etc/group are the base of machines' users and
 	// groups.
@@ -111,8 +115,13 @@ func (n *Network) Define(specs []Spec) error {
 	for i := range specs {
 		s := &specs[i]
 		s.Jobs = slices.Clone(s.Jobs)
-		jobs, err := s.serviceJobs(root)
-		if err != nil {
+		var jobs []wire.Job
+		var err error
+		if n.opts.SkipUnits {
+			for _, svc := range s.Services {
+				jobs = append(jobs, wire.Job{Name: ServiceName(svc)})
+			}
+		} else if jobs, err = s.serviceJobs(root); err != nil {
 			return err
 		}
 		s.Jobs = append(s.Jobs, jobs...)

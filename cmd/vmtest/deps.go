@@ -50,7 +50,7 @@ func cmdDeps(args []string) int {
 // declaredPackages evaluates file's declarations and returns the packages
 // its machines need.
 func declaredPackages(ctx context.Context, file string, libs []string) ([]string, error) {
-	net := runtime.New(runtime.Options{Name: testName(file), DeclareOnly: true, NoPackageCheck: true})
+	net := runtime.New(runtime.Options{Name: testName(file), DeclareOnly: true, NoPackageCheck: true, SkipUnits: true})
 	defer net.Close()
 	script, loader := newScript(ctx, net, libs, func(_ *starlark.Thread, msg string) { fmt.Fprintln(os.Stderr, msg) })
 	_, err := loader.ExecFile(ctx, file)

@@ -185,6 +185,7 @@ func TestRunBadInput(t *testing.T) {
 		{"deps", []string{"deps", "../../examples/figure1.star", "testdata/run/missing.star"}, 0,
 			"another-missing-package\ncurl\nno-such-package-for-vmtest\npython3\n"},
 		{"deps error", []string{"deps", "testdata/run/bad.star"}, exitFailure, `unexpected keyword argument "memroy"`},
+		{"deps of services", []string{"deps", "../../examples/ssh.star"}, 0, "openssh-client\nopenssh-server\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{tc.args[0], "--out", t.TempDir()}, tc.args[1:]...)
