@@ -11,18 +11,13 @@ import (
 // unpackJob checks the arguments (name, timeout=300) of the job methods
 // and that the machine declares the job (after the first action, as the
 // machines are then known).
-func (m *Machine) unpackJob(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, withTimeout bool) (string, seconds, error) {
+func (m *Machine) unpackJob(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (string, seconds, error) {
 	var name string
 	timeout := seconds(DefaultTimeout)
-	var err error
-	if withTimeout {
-		err = unpackArgs(b.Name(), args, kwargs, "name", &name, "timeout?", &timeout)
-	} else {
-		err = unpackArgs(b.Name(), args, kwargs, "name", &name)
-	}
-	if err != nil {
+	if err := unpackArgs(b.Name(), args, kwargs, "name", &name, "timeout?", &timeout); err != nil {
 		return "", 0, err
 	}
+	var err error
 	rm, err := m.runtime(thread)
 	if err != nil {
 		return "", 0, wrap(b, err)
@@ -36,7 +31,7 @@ func (m *Machine) unpackJob(thread *starlark.Thread, b *starlark.Builtin, args s
 // wait_for_job(name, timeout=300) waits until the job (or service) is
 // running and ready; wait_for_unit is the same.
 func (m *Machine) waitForJob(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	name, timeout, err := m.unpackJob(thread, b, args, kwargs, true)
+	name, timeout, err := m.unpackJob(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +44,7 @@ func (m *Machine) waitForJob(thread *starlark.Thread, b *starlark.Builtin, args 
 // start_job(name, timeout=300) starts the job unless it is starting or
 // running; it does not wait for it to be ready.
 func (m *Machine) startJob(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	name, timeout, err := m.unpackJob(thread, b, args, kwargs, true)
+	name, timeout, err := m.unpackJob(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +56,7 @@ func (m *Machine) startJob(thread *starlark.Thread, b *starlark.Builtin, args st
 // stop_job(name, timeout=300) stops the job and returns once its
 // processes are gone.
 func (m *Machine) stopJob(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	name, timeout, err := m.unpackJob(thread, b, args, kwargs, true)
+	name, timeout, err := m.unpackJob(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -70,15 +65,15 @@ func (m *Machine) stopJob(thread *starlark.Thread, b *starlark.Builtin, args sta
 	})
 }
 
-// job_status(name) returns what the agent knows of the job, as a dict:
+// job_status(name, timeout=300) returns what the agent knows of the job, as a dict:
 // state, pid, starts, exit, error, output.
 func (m *Machine) jobStatus(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	name, _, err := m.unpackJob(thread, b, args, kwargs, false)
+	name, timeout, err := m.unpackJob(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
 	var st runtime.JobStatus
-	err = m.do(thread, b, seconds(DefaultTimeout), func(ctx context.Context, rm *runtime.Machine) (err error) {
+	err = m.do(thread, b, timeout, func(ctx context.Context, rm *runtime.Machine) (err error) {
 		st, err = rm.JobStatus(ctx, name)
 		return err
 	})
