@@ -206,6 +206,12 @@ func (s *Supervisor) Start(name string) error {
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return fmt.Errorf("job %s: the machine is powering off", name)
+	}
 	j.start()
 	return nil
 }
