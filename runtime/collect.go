@@ -27,6 +27,20 @@ func (m *Machine) env() []string {
 	return append(slices.Clone(m.spec.Env), coverage.Env()...)
 }
 
+// jobs returns the machine's jobs as its agent runs them: with coverage
+// on, each also gets the coverage environment, as commands do (the data
+// is written when a job exits, after prepareCoverage made its directories).
+func (m *Machine) jobs() []wire.Job {
+	if !m.coverage() || len(m.spec.Jobs) == 0 {
+		return m.spec.Jobs
+	}
+	jobs := slices.Clone(m.spec.Jobs)
+	for i := range jobs {
+		jobs[i].Env = append(slices.Clone(jobs[i].Env), coverage.Env()...)
+	}
+	return jobs
+}
+
 // prepareCoverage makes the guest directories coverage data goes to, on
 // a machine with coverage on that has just booted.
 func (m *Machine) prepareCoverage(ctx context.Context) error {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vmtest/vmtest/runtime/coverage"
+	"github.com/vmtest/vmtest/vm/wire"
 )
 
 // TestCoverageDefine: a network with coverage on checks, before anything
@@ -18,6 +19,7 @@ func TestCoverageDefine(t *testing.T) {
 		s := NewSpec(name)
 		s.Coverage = cov
 		s.Env = []string{"A=1"}
+		s.Jobs = []wire.Job{{Name: "daemon", Env: []string{"B=2"}}}
 		return s
 	}
 	n := New(Options{NoPackageCheck: true, Coverage: true})
@@ -53,6 +55,13 @@ func TestCoverageDefine(t *testing.T) {
 	}
 	if got, want := n.Machine("cov").env(), append([]string{"A=1"}, coverage.Env()...); !slices.Equal(got, want) {
 		t.Errorf("cov: env %q, want %q", got, want)
+	}
+	// Jobs get the coverage environment too, on top of their own.
+	if got := n.Machine("plain").jobs()[0].Env; !slices.Equal(got, []string{"B=2"}) {
+		t.Errorf("plain: job env %q", got)
+	}
+	if got, want := n.Machine("cov").jobs()[0].Env, append([]string{"B=2"}, coverage.Env()...); !slices.Equal(got, want) {
+		t.Errorf("cov: job env %q, want %q", got, want)
 	}
 	if got := joinNames([]string{"a", "b", "c"}); got != "a, b and c" {
 		t.Errorf("joinNames: %q", got)

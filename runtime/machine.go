@@ -181,6 +181,8 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 		NICs:         nics,
 		KernelParams: m.spec.KernelParams,
 		QEMUOpts:     append(slices.Clone(m.spec.QEMUOpts), m.net.opts.QEMUOpts...),
+		Jobs:         m.jobs(),
+		OnEvent:      m.onEvent,
 	})
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,14 @@ type Options struct {
 	// ("" for DpkgStatus); NoPackageCheck skips the check.
 	DpkgStatus     string
 	NoPackageCheck bool
+	// SkipUnits makes Define leave the unit files of services unread, for
+	// vmtest deps: the packages that have them may not be installed yet.
+	// The services are then jobs with a name only; nothing may boot.
+	SkipUnits bool
+	// HostRoot is the root file system the guests see ("" for "/"): its
+	// /etc/passwd and /etc/group are the base of machines' users and
+	// groups.
+	HostRoot string
 	// NewSwitch makes the virtual switch in the run directory at the first
 	// boot; nil gives the machines no network interfaces.
 	NewSwitch func(dir string) Switch
@@ -135,12 +144,41 @@ func (n *Network) Define(specs []Spec) error {
 			return err
 		}
 	}
+	root := n.opts.HostRoot
+	if root == "" {
+		root = "/"
+	}
+	specs = slices.Clone(specs)
+	for i := range specs {
+		s := &specs[i]
+		s.Jobs = slices.Clone(s.Jobs)
+		var jobs []wire.Job
+		var err error
+		if n.opts.SkipUnits {
+			for _, svc := range s.Services {
+				jobs = append(jobs, wire.Job{Name: ServiceName(svc)})
+			}
+		} else if jobs, err = s.serviceJobs(root); err != nil {
+			return err
+		}
+		s.Jobs = append(s.Jobs, jobs...)
+		if _, err := wire.OrderJobs(s.Jobs); err != nil {
+			return fmt.Errorf("machine %s: jobs and services: %v", s.Name, err)
+		}
+	}
 	names := make([]string, len(specs))
 	for i, s := range specs {
 		names[i] = s.Name
 	}
 	nums := HostNumbers(names)
 	hosts := hostsFile(specs, nums)
+	files := make([][]wire.File, len(specs))
+	for i, s := range specs {
+		var err error
+		if files[i], err = s.bootFiles(root); err != nil {
+			return err
+		}
+	}
 	for i, s := range specs {
 		m := &Machine{net: n, spec: s, index: i, num: nums[s.Name], con: newConsole(nil)}
 		m.files = []wire.File{
@@ -150,7 +188,7 @@ func (n *Network) Define(specs []Spec) error {
 		if s.Internet {
 			m.files = append(m.files, wire.File{Path: "/etc/resolv.conf", Mode: 0o644, Data: []byte(resolvConf)})
 		}
-		m.files = append(m.files, s.Files...)
+		m.files = append(m.files, files[i]...)
 		n.machines = append(n.machines, m)
 		n.byName[s.Name] = m
 	}

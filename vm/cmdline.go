@@ -52,7 +52,11 @@ func (m *Machine) qemuArgs(socks map[string]string) []string {
 	if m.art.Firmware != "" {
 		a = append(a, "-bios", m.art.Firmware)
 	}
-	params := append(BaseKernelParams(), c.KernelParams...)
+	params := BaseKernelParams()
+	if m.art.TSCKHz > 0 {
+		params = append(params, fmt.Sprintf("tsc_early_khz=%d", m.art.TSCKHz))
+	}
+	params = append(params, c.KernelParams...)
 	a = append(a,
 		"-kernel", m.art.Kernel,
 		"-initrd", m.art.Initramfs,

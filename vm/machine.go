@@ -50,6 +50,13 @@ type Config struct {
 	// BootTimeout bounds the boot up to a configured agent; 0 means
 	// DefaultBootTimeout.
 	BootTimeout time.Duration
+	// Jobs are declared to the agent at every boot, once the root is
+	// set up; it starts them (wire.OpJobs).
+	Jobs []wire.Job
+	// OnEvent, if not nil, receives the agent's events other than hello
+	// (job state changes), from the connection's reader goroutine: it must
+	// not block.
+	OnEvent func(wire.Event)
 }
 
 // NIC is one network interface of a machine, plugged into a switch port.
@@ -330,6 +337,8 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 			case hello <- ev:
 			default:
 			}
+		} else if m.cfg.OnEvent != nil {
+			m.cfg.OnEvent(ev)
 		}
 	})
 
@@ -413,6 +422,15 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 			return fail(m.bootError(inst, "%s while the agent set up the root", m.stopReason(inst)))
 		}
 		return fail(m.bootError(inst, "setting up the root: %v", err))
+	}
+	if len(m.cfg.Jobs) > 0 {
+		res, err := inst.agent.Call(ctx, wire.Request{Op: wire.OpJobs, Jobs: m.cfg.Jobs}, nil, nil, nil)
+		if err == nil && res.Error != "" {
+			err = errors.New(res.Error)
+		}
+		if err != nil {
+			return fail(m.bootError(inst, "declaring the jobs: %v", err))
+		}
 	}
 	m.last = info
 	return inst, nil

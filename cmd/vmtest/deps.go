@@ -60,7 +60,7 @@ func declaredPackages(ctx context.Context, file string, libs []string) ([]string
 // they need. With checkPackages, a package missing on the host is an
 // error, as for vmtest run. What the file prints goes to print.
 func declared(ctx context.Context, file string, libs []string, checkPackages bool, print io.Writer) (machines, packages []string, err error) {
-	net := runtime.New(runtime.Options{Name: testName(file), DeclareOnly: true, NoPackageCheck: !checkPackages})
+	net := runtime.New(runtime.Options{Name: testName(file), DeclareOnly: true, NoPackageCheck: !checkPackages, SkipUnits: true})
 	defer net.Close()
 	script, loader := newScript(ctx, net, libs, func(_ *starlark.Thread, msg string) { fmt.Fprintln(print, msg) })
 	_, err = loader.ExecFile(ctx, file)

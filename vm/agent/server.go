@@ -30,6 +30,8 @@ type Server struct {
 	// Configure sets up the machine's root (OpConfigure). Tests leave it nil,
 	// which makes configure fail.
 	Configure func(ctx context.Context, req wire.Request) error
+	// Jobs supervises the machine's jobs (jobs.go).
+	Jobs *Supervisor
 	// Power is called after the Result of a poweroff or reboot request has
 	// been sent; it does not return in a real guest.
 	Power func(reboot bool)
@@ -64,6 +66,8 @@ func NewServer(r io.Reader, w io.Writer, reaper *Reaper) *Server {
 		wire.OpReboot:    s.power,
 		wire.OpPing:      func(context.Context, *request, wire.Request) wire.Result { return wire.Result{} },
 	}
+	s.Jobs = NewSupervisor(reaper, func(ev wire.Event) { s.Event(ev) })
+	s.addJobHandlers()
 	return s
 }
 
