@@ -17,8 +17,9 @@
 // The reader takes a frame from the guest and decides, under no lock that a
 // writer holds, which ports receive it:
 //
-//	read → ingress policy (Block) → learn source → choose destinations
-//	     → per destination: link policy (Block) → egress queue of the destination
+//	read → ingress policy (Block) → capture → learn source → choose destinations
+//	     → per destination: policy (Block, Partition, the link's loss)
+//	     → egress queue of the destination (the link's latency and rate)
 //
 // An egress queue is bounded and never blocks the sender: a frame that does
 // not fit is dropped and counted, as a real switch does. It keeps one small
