@@ -275,6 +275,7 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 		Setpgid:   true,
 	}
 	started := make(chan error, 1)
+	startedAt := time.Now()
 	go func() {
 		// The parent-death signal fires when the forking *thread* exits, so
 		// the thread that starts QEMU stays locked to this goroutine, which
@@ -343,6 +344,7 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 	})
 
 	info := BootInfo{Revived: plan.revive != nil}
+	var uptime time.Duration // the guest's, at hello
 	if plan.revive != nil {
 		// The revived agent said hello long ago, in the machine that saved
 		// the snapshot; it waits for configure.
@@ -366,13 +368,17 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 			if ev.Version != wire.ProtocolVersion {
 				return fail(m.bootError(inst, "the guest agent speaks protocol %q, this vmtest speaks %q: rebuild so both are the same binary", ev.Version, wire.ProtocolVersion))
 			}
+			uptime = time.Duration(ev.UptimeMS) * time.Millisecond
 		case <-inst.exited:
 			return fail(m.bootError(inst, "%s during boot", m.stopReason(inst)))
 		case <-ctx.Done():
 			return fail(m.bootError(inst, "the guest agent did not say hello within %s", m.cfg.BootTimeout))
 		}
 		if plan.build {
-			err := m.saveSnapshot(ctx, inst, plan.store.path(plan.key), boot)
+			err := checkGuestClock(uptime, time.Since(startedAt))
+			if err == nil {
+				err = m.saveSnapshot(ctx, inst, plan.store.path(plan.key), boot)
+			}
 			plan.done(err)
 			if err != nil {
 				info.Note = "boot snapshot not saved: " + err.Error()

@@ -115,6 +115,21 @@ func (c *consoleCapture) take() []byte {
 	return c.b
 }
 
+// checkGuestClock refuses to save a snapshot of a guest whose clock runs
+// fast: one that said at hello it had been up longer than its QEMU has
+// run. Under software emulation on a heavily loaded host, a guest kernel
+// now and then calibrates its TSC badly and its clock then runs several
+// times too fast; a snapshot would hand that clock to every machine
+// revived from it, in this run and later ones. (A clock that is slightly
+// fast, by less than the time QEMU takes to reach the kernel, goes
+// unnoticed.)
+func checkGuestClock(uptime, elapsed time.Duration) error {
+	if uptime > elapsed+50*time.Millisecond {
+		return fmt.Errorf("the guest's clock runs fast (up %s by its clock at hello, %s after its QEMU started)", uptime.Round(time.Millisecond), elapsed.Round(time.Millisecond))
+	}
+	return nil
+}
+
 // waitMigration polls query-migrate until the outgoing migration has
 // completed, or fails with QEMU's reason.
 func waitMigration(ctx context.Context, q *qmp.Client) error {
