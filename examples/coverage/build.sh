@@ -1,7 +1,8 @@
 #!/bin/sh
 # build.sh: builds the example's programs with coverage instrumentation
 # into build/ next to this script, where the guests see them (they share
-# the host's root; not /tmp, which each guest has its own of):
+# the host's root; but not /tmp, which each guest has its own of: from a
+# checkout under /tmp they are built in ~/.cache/vmtest instead):
 #
 #   kvd, kv       the key-value server and client in C (gcc --coverage;
 #                 the .gcno files lcov needs are written next to them)
@@ -12,8 +13,15 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/build"
-rm -rf "$out"
-mkdir -p "$out"
+case "$here/" in
+/tmp/*)
+	# A checkout under /tmp: the guests would not see programs built there,
+	# so they go to the user's cache, which they do see.
+	out="${XDG_CACHE_HOME:-$HOME/.cache}/vmtest/examples-coverage-build"
+	;;
+esac
+rm -rf "$out" "$here/build"
+mkdir -p "$out" "$here/build"
 
 for tool in gcc go; do
 	command -v "$tool" >/dev/null || { echo "build.sh: $tool not found in PATH (gcc: apt-get install -y gcc; go: https://go.dev/dl)" >&2; exit 1; }
@@ -29,5 +37,5 @@ cd "$here/../.."
 go build -cover -o "$out/wordd" ./examples/coverage/word/wordd
 go build -cover -o "$out/word" ./examples/coverage/word/word
 
-printf '# Written by build.sh: where the programs are.\nBUILD = "%s"\n' "$out" >"$out/paths.star"
+printf '# Written by build.sh: where the programs are.\nBUILD = "%s"\n' "$out" >"$here/build/paths.star"
 echo "build.sh: built kvd, kv, wordd and word in $out"
