@@ -108,6 +108,9 @@ func Start(ctx context.Context, art *Artifacts, cfg Config) (*Machine, error) {
 	if cfg.BootTimeout == 0 {
 		cfg.BootTimeout = DefaultBootTimeout
 	}
+	if len(cfg.NICs) > MaxNICs {
+		return nil, fmt.Errorf("machine %s: want at most %d network interfaces, got %d", cfg.Name, MaxNICs, len(cfg.NICs))
+	}
 	m := &Machine{art: art, cfg: cfg, con: newConsole(cfg.Console)}
 	if err := m.boot(ctx); err != nil {
 		return nil, err
@@ -382,8 +385,8 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 	if m.cfg.Disk.Path != "" {
 		req.Disk = "vda"
 	}
-	for _, n := range m.cfg.NICs {
-		req.Interfaces = append(req.Interfaces, wire.Interface{MAC: n.MAC, Addrs: n.Addrs})
+	for i, n := range m.cfg.NICs {
+		req.Interfaces = append(req.Interfaces, wire.Interface{MAC: n.MAC, Addrs: n.Addrs, PCI: nicPCI(i)})
 	}
 	res, err := inst.agent.Call(ctx, req, nil, nil, nil)
 	if err == nil && res.Error != "" {
