@@ -12,8 +12,17 @@ cd "$(dirname "$0")"
 
 # Debian packages vmtest and its tests use. qemu-system-x86 brings qboot
 # (qemu-system-data); linux-image-amd64 is the guest kernel with its modules;
-# busybox-static is the reference guest of the boot benchmark.
-PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs busybox-static cpio iputils-ping python3 curl)
+# busybox-static is the reference guest of the boot benchmark. lcov and gcc
+# (gcov) make coverage reports; chromium renders one in the tests. The
+# network tests and examples use vde2 (vde_switch, vde_plug), tcpdump,
+# apache2 (examples/proxy.star) and iperf3 (the switch benchmark); tmux is
+# the terminal the prompt's tests type into.
+PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs busybox-static cpio iputils-ping python3 curl
+	lcov gcc chromium vde2 tcpdump apache2 iperf3 tmux)
+# The service examples run Debian's own daemons in the guests, from the
+# host's files: they are installed here, but not started on the host.
+PACKAGES+=(openssh-server openssh-client libapache2-mod-svn subversion postgresql postgresql-client
+	python3-psycopg2 nfs-kernel-server nfs-common)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -26,11 +35,20 @@ deps() {
 		echo "make.sh: installing ${missing[*]}"
 		local log
 		log=$(mktemp)
+		# A policy-rc.d that says no keeps the packages' services from
+		# starting on the host during the install (unless one exists).
+		local policy=""
+		if [ ! -e /usr/sbin/policy-rc.d ]; then
+			policy=/usr/sbin/policy-rc.d
+			as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+		fi
 		if ! { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
 			cat "$log" >&2
 			rm -f "$log"
+			[ -z "$policy" ] || as_root rm -f "$policy"
 			exit 1
 		fi
+		[ -z "$policy" ] || as_root rm -f "$policy"
 		rm -f "$log"
 	fi
 	if ! command -v go >/dev/null; then

@@ -3,7 +3,6 @@ package builtins
 import (
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/vmtest/vmtest/lang"
 	"github.com/vmtest/vmtest/runtime"
-	"github.com/vmtest/vmtest/vm/wire"
 )
 
 // A configKey is one key of a machine's configuration: how to check its
@@ -40,11 +38,19 @@ var configKeys = []configKey{
 		return err
 	}, emptyList},
 	{"vlans", setVLANs, func() starlark.Value { return starlark.NewList([]starlark.Value{starlark.MakeInt(1)}) }},
+	{"coverage", setCoverage, func() starlark.Value { return starlark.False }},
+	{"addresses", setAddresses, emptyDict},
+	{"forward_ports", setForwardPorts, emptyDict},
+	{"internet", setInternet, func() starlark.Value { return starlark.False }},
+	{"jobs", setJobs, emptyDict},
+	{"users", setUsers, emptyDict},
+	{"groups", setGroups, emptyDict},
+	{"services", setServices, emptyList},
 }
 
 // laterKeys are keys of the script API (DESIGN.md) this vmtest does not
 // implement yet: an error says so rather than ignoring them.
-var laterKeys = []string{"jobs", "services", "forward_ports", "x11", "internet", "users"}
+var laterKeys = []string{"x11"}
 
 func emptyList() starlark.Value { return starlark.NewList(nil) }
 func emptyDict() starlark.Value { return starlark.NewDict(0) }
@@ -183,67 +189,13 @@ func setEnv(s *runtime.Spec, v starlark.Value) error {
 	return nil
 }
 
-// setFiles reads files = {guest_path: content}, where content is a string
-// (or bytes), or a dict {"content": ..., "mode": int} (mode default
-// 0o644).
-func setFiles(s *runtime.Spec, v starlark.Value) error {
-	items, err := dictItems(v, "guest paths to contents")
-	if err != nil {
-		return err
+// setCoverage reads coverage = True: collect what the machine's
+// instrumented programs write (see runtime/coverage).
+func setCoverage(s *runtime.Spec, v starlark.Value) error {
+	b, ok := v.(starlark.Bool)
+	if !ok {
+		return fmt.Errorf("want True or False, got %s", v.Type())
 	}
-	s.Files = nil
-	for _, it := range items {
-		p := string(it[0].(starlark.String))
-		if !path.IsAbs(p) {
-			return fmt.Errorf("%q: the guest path must be absolute", p)
-		}
-		f := wire.File{Path: path.Clean(p), Mode: 0o644}
-		switch c := it[1].(type) {
-		case starlark.String:
-			f.Data = []byte(c)
-		case starlark.Bytes:
-			f.Data = []byte(c)
-		case *starlark.Dict:
-			if err := fileDict(&f, c); err != nil {
-				return fmt.Errorf("%s: %v", p, err)
-			}
-		default:
-			return fmt.Errorf("%s: want a string or a dict with content and mode, got %s", p, c.Type())
-		}
-		s.Files = append(s.Files, f)
-	}
-	return nil
-}
-
-func fileDict(f *wire.File, d *starlark.Dict) error {
-	items, err := dictItems(d, "file attributes")
-	if err != nil {
-		return err
-	}
-	haveContent := false
-	for _, it := range items {
-		switch k := string(it[0].(starlark.String)); k {
-		case "content":
-			c, ok := starlark.AsString(it[1])
-			if b, isBytes := it[1].(starlark.Bytes); isBytes {
-				c, ok = string(b), true
-			}
-			if !ok {
-				return fmt.Errorf("content: want a string, got %s", it[1].Type())
-			}
-			f.Data, haveContent = []byte(c), true
-		case "mode":
-			var mode int
-			if err := starlark.AsInt(it[1], &mode); err != nil || mode < 0 || mode > 0o7777 {
-				return fmt.Errorf("mode: want permission bits such as 0o755, got %s", it[1])
-			}
-			f.Mode = uint32(mode)
-		default:
-			return unexpectedKey("files", k, "content", "mode")
-		}
-	}
-	if !haveContent {
-		return fmt.Errorf("no content")
-	}
+	s.Coverage = bool(b)
 	return nil
 }

@@ -109,6 +109,9 @@ func (s *Script) declare(thread *starlark.Thread, fnname, name string, fn starla
 	if err := vm.CheckHostname(name); err != nil {
 		return nil, fmt.Errorf("%s: %v", fnname, err)
 	}
+	if d, ok, err := s.redeclare(thread, fnname, name); ok {
+		return d, err
+	}
 	if prev := s.byName[name]; prev != nil {
 		return nil, fmt.Errorf("%s: duplicate machine name %q (first declared at %s)", fnname, name, prev.pos)
 	}

@@ -1,5 +1,5 @@
 // Package builtins is everything a vmtest script can call: machine(),
-// machines(), the Machine type and its methods, nodes for config
+// machines(), job(), the Machine type and its methods, nodes for config
 // functions, and the globals start_all, subtest, retry, sleep and log.
 //
 // It is a thin layer: each builtin checks its arguments (the errors name

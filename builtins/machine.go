@@ -49,14 +49,23 @@ var methods = map[string]methodFunc{
 	"wait_for_console_text": (*Machine).waitForConsoleText,
 	"copy_from_host":        (*Machine).copyFromHost,
 	"copy_from_vm":          (*Machine).copyFromVM,
+	"block":                 (*Machine).block,
+	"unblock":               (*Machine).unblock,
+	"forward_port":          (*Machine).forwardPort,
+	"link":                  (*Machine).link,
+	"shell":                 (*Machine).shell,
+	"wait_for_job":          (*Machine).waitForJob,
+	"wait_for_unit":         (*Machine).waitForJob,
+	"start_job":             (*Machine).startJob,
+	"stop_job":              (*Machine).stopJob,
+	"job_status":            (*Machine).jobStatus,
 }
 
 // laterMethods are methods of the script API (DESIGN.md) this vmtest
 // does not implement yet.
 var laterMethods = []string{
-	"wait_for_job", "wait_for_unit", "start_job", "stop_job", "block", "unblock",
-	"forward_port", "screenshot", "send_keys", "send_chars", "get_screen_text",
-	"wait_for_text", "wait_for_x", "wait_for_window", "shell",
+	"screenshot", "send_keys", "send_chars", "get_screen_text",
+	"wait_for_text", "wait_for_x", "wait_for_window",
 }
 
 var machineAttrNames = func() []string {

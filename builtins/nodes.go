@@ -112,22 +112,14 @@ func (s *Script) computed(thread *starlark.Thread, d *decl, name string) (starla
 		return d.config, nil
 	case "ip", "ips":
 		s.fix(fmt.Sprintf("reading %s.%s", d.name, name))
-		var vlans []int
-		if v, ok := d.static["vlans"]; ok || d.fn == nil {
-			vlans = runtime.DefaultVLANs()
-			if ok {
-				vlans, _ = intList(v) // checked by machine()
-			}
-		} else {
-			if err := run(func(t *starlark.Thread) error { return s.resolve(t, d) }); err != nil {
-				return nil, err
-			}
-			vlans = d.spec.VLANs
+		spec, err := s.addressing(d, run)
+		if err != nil {
+			return nil, err
 		}
 		n := runtime.HostNumbers(s.Machines())[d.name]
 		var ips []starlark.Value
-		for _, v := range vlans {
-			v4, v6 := runtime.Addrs(v, n)
+		for _, v := range spec.VLANs {
+			v4, v6 := runtime.NICAddrs(v, n, spec.Addresses)
 			ips = append(ips, starlark.String(stripLen(v4)), starlark.String(stripLen(v6)))
 		}
 		if name == "ips" {

@@ -55,6 +55,13 @@ func (s *Script) Globals() starlark.StringDict {
 		"retry":     starlark.NewBuiltin("retry", s.retry),
 		"sleep":     starlark.NewBuiltin("sleep", s.sleep),
 		"log":       starlark.NewBuiltin("log", s.log),
+
+		"partition":  starlark.NewBuiltin("partition", s.partition),
+		"heal":       starlark.NewBuiltin("heal", s.heal),
+		"link":       starlark.NewBuiltin("link", s.link),
+		"capture":    starlark.NewBuiltin("capture", s.capture),
+		"attach_vde": starlark.NewBuiltin("attach_vde", s.attachVDE),
+		"job":        starlark.NewBuiltin("job", s.job),
 	}
 }
 
@@ -216,6 +223,9 @@ func (s *Script) compute(thread *starlark.Thread, d *decl) error {
 			return fmt.Errorf("machine %q: %s: %v", d.name, k.name, err)
 		}
 		cfg.SetKey(starlark.String(k.name), v)
+	}
+	if err := finishJobs(&spec); err != nil {
+		return fmt.Errorf("machine %q (declared at %s): %v", d.name, d.pos, err)
 	}
 	cfg.Freeze()
 	d.spec, d.config = spec, cfg

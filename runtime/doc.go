@@ -10,7 +10,9 @@
 // # Who calls what
 //
 // A Network is made with New, given its machines once with Define, and
-// released with Close, which stops every machine whatever happened. In
+// released with Close, which stops every machine whatever happened.
+// Before Close, CollectCoverage powers off the machines with coverage on
+// and makes the report (package runtime/coverage) from their disks. In
 // between, a script drives Machines from one goroutine (its Starlark
 // thread); Network.StartAll boots machines in parallel on goroutines it
 // owns and waits for. Every method that blocks takes a context and gives

@@ -23,6 +23,11 @@ type Error struct {
 	Stdout  string   // tail
 	Stderr  string   // tail
 	Console []string // last console lines
+	// Job, with JobState and JobOutput (its last lines), when the action
+	// was about a job.
+	Job       string
+	JobState  string
+	JobOutput []string
 	// TimedOut: the action's own timeout ran out (not the run's).
 	TimedOut bool
 	Err      error // the underlying error, if any
@@ -56,6 +61,13 @@ func (e *Error) Details() string {
 		for _, l := range lines {
 			fmt.Fprintf(&b, "    %s\n", l)
 		}
+	}
+	if e.Job != "" {
+		fmt.Fprintf(&b, "  machine: %s\n  job:     %s\n", e.Machine, e.Job)
+		if e.JobState != "" {
+			fmt.Fprintf(&b, "  state:   %s\n", e.JobState)
+		}
+		section("output of job "+e.Job, strings.Join(e.JobOutput, "\n"))
 	}
 	section("stdout", e.Stdout)
 	section("stderr", e.Stderr)

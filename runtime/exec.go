@@ -81,7 +81,7 @@ func (m *Machine) execute(ctx context.Context, c Command, logged bool) (Output, 
 		defer le.Close()
 		outW, errW = io.MultiWriter(outW, lo), io.MultiWriter(errW, le)
 	}
-	req := wire.Request{Op: wire.OpExec, Shell: c.Shell, Argv: c.Argv, Env: m.spec.Env, TimeoutMS: c.Timeout.Milliseconds()}
+	req := wire.Request{Op: wire.OpExec, Shell: c.Shell, Argv: c.Argv, Env: m.env(), TimeoutMS: c.Timeout.Milliseconds()}
 	callCtx := ctx
 	if c.Timeout > 0 {
 		var cancel context.CancelFunc

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,12 @@ type Machine struct {
 	con     *console // the whole run's console, across boots
 	logFile *os.File
 	closed  bool
+	disk    disk.Image // made at the first boot
+	// cleanOff is set while the machine is off because vmtest powered it
+	// off cleanly; lost says why data on its disk may be missing (its
+	// power was cut at least once), "" if nothing was lost.
+	cleanOff bool
+	lost     string
 }
 
 // Name returns the machine's name (and host name).
@@ -46,7 +53,7 @@ func (m *Machine) Spec() Spec { return m.spec }
 func (m *Machine) NICs() []vm.NIC {
 	var nics []vm.NIC
 	for _, v := range m.spec.VLANs {
-		v4, v6 := Addrs(v, m.num)
+		v4, v6 := NICAddrs(v, m.num, m.spec.Addresses)
 		nics = append(nics, vm.NIC{MAC: MAC(v, m.num), Addrs: []string{v4, v6}})
 	}
 	return nics
@@ -91,6 +98,9 @@ func (m *Machine) bootLocked(ctx context.Context) error {
 	log.Machinef(m.Name(), "booting")
 	var err error
 	if m.vm != nil {
+		if !m.cleanOff {
+			m.noteLost("it stopped by itself (powered off, reset or panicked)")
+		}
 		m.vm.Crash() // release what a guest that stopped on its own left
 		err = m.vm.Boot(ctx)
 	} else {
@@ -101,6 +111,10 @@ func (m *Machine) bootLocked(ctx context.Context) error {
 			return m.errorf(context.Cause(ctx), "boot cancelled: %v", context.Cause(ctx))
 		}
 		return m.errorf(err, "did not boot: %s", reason(err))
+	}
+	m.cleanOff = false
+	if err := m.prepareCoverage(ctx); err != nil {
+		return err
 	}
 	log.Machinef(m.Name(), "up after %s%s", round(time.Since(start)), bootHow(m.vm.LastBoot()))
 	return nil
@@ -147,10 +161,13 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 	} else {
 		nics = nil
 	}
-	img, err := disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize)
-	if err != nil {
-		return err
+	img, kept := m.net.opts.Disks[m.Name()]
+	if !kept {
+		if img, err = disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize); err != nil {
+			return err
+		}
 	}
+	m.disk = img
 	m.con.setOut(m.consoleSink())
 	v, err := vm.Start(ctx, art, vm.Config{
 		Name:         m.Name(),
@@ -160,9 +177,12 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 		Dir:          dir,
 		Console:      m.con,
 		Files:        m.files,
+		User:         m.userNet(),
 		NICs:         nics,
 		KernelParams: m.spec.KernelParams,
-		QEMUOpts:     m.spec.QEMUOpts,
+		QEMUOpts:     append(slices.Clone(m.spec.QEMUOpts), m.net.opts.QEMUOpts...),
+		Jobs:         m.jobs(),
+		OnEvent:      m.onEvent,
 	})
 	if err != nil {
 		return err
@@ -208,8 +228,10 @@ func (m *Machine) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	if err := m.vm.Shutdown(ctx); err != nil {
+		m.noteLost("it did not power off cleanly")
 		return m.errorf(err, "shutdown: %s", reason(err))
 	}
+	m.cleanOff = true
 	m.net.log.Machinef(m.Name(), "shut down")
 	return nil
 }
@@ -224,6 +246,7 @@ func (m *Machine) Crash() error {
 	defer m.mu.Unlock()
 	if m.vm != nil && m.vm.Running() {
 		m.vm.Crash()
+		m.noteLost("its power was cut (crash())")
 		m.net.log.Machinef(m.Name(), "crashed (power cut)")
 	}
 	return nil
@@ -240,8 +263,10 @@ func (m *Machine) Reboot(ctx context.Context) error {
 	if m.vm != nil && m.vm.Running() {
 		m.net.log.Machinef(m.Name(), "rebooting")
 		if err := m.vm.Shutdown(ctx); err != nil {
+			m.noteLost("it did not power off cleanly")
 			return m.errorf(err, "reboot: %s", reason(err))
 		}
+		m.cleanOff = true
 	}
 	return m.bootLocked(ctx)
 }

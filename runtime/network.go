@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vmtest/vmtest/vm"
+	"github.com/vmtest/vmtest/vm/disk"
 	"github.com/vmtest/vmtest/vm/wire"
 )
 
@@ -37,17 +39,52 @@ type Options struct {
 	// ("" for DpkgStatus); NoPackageCheck skips the check.
 	DpkgStatus     string
 	NoPackageCheck bool
+	// SkipUnits makes Define leave the unit files of services unread, for
+	// vmtest deps: the packages that have them may not be installed yet.
+	// The services are then jobs with a name only; nothing may boot.
+	SkipUnits bool
+	// HostRoot is the root file system the guests see ("" for "/"): its
+	// /etc/passwd and /etc/group are the base of machines' users and
+	// groups.
+	HostRoot string
 	// NewSwitch makes the virtual switch in the run directory at the first
 	// boot; nil gives the machines no network interfaces.
 	NewSwitch func(dir string) Switch
+	// Coverage turns coverage on for every machine (vmtest run
+	// --coverage); see CollectCoverage. SourceDir is the test file's
+	// directory, from which the sources of Go modules are found.
+	Coverage  bool
+	SourceDir string
+	// Capture records every vlan to net/vlan<N>.pcap in OutDir (--pcap).
+	Capture bool
+
+	// For interactive use (vmtest start, build-vm):
+	//
+	// RunDir is the run directory to use instead of a new one made at the
+	// first boot; Close removes it all the same.
+	RunDir *vm.RunDir
+	// Disks gives the machines named here the disk to boot from (a
+	// ./<name>.qcow2 kept across runs) instead of a fresh one in the run
+	// directory.
+	Disks map[string]disk.Image
+	// QEMUOpts are added to every machine's QEMU command line, after its
+	// own qemu_opts ($QEMU_OPTS).
+	QEMUOpts []string
 }
 
 // Switch is the virtual Ethernet switch the machines' NICs connect to
-// (runtime/vswitch).
+// (runtime/vswitch, whose methods say what these do).
 type Switch interface {
 	// Attach adds a port for a NIC of machine name on vlan and returns
 	// the unix socket QEMU connects to.
 	Attach(vlan int, name string) (socket string, err error)
+	// Faults, captures and uplinks, by machine name.
+	Block(name string, blocked bool)
+	Partition(groups [][]string) error
+	Heal()
+	SetLink(from, to string, l Link) error
+	Capture(vlan int, path string) error
+	AttachVDE(vlan int, dir string) error
 	// Close stops the switch and waits for its goroutines.
 	Close() error
 }
@@ -64,6 +101,7 @@ type Network struct {
 	byName   map[string]*Machine
 	rd       *vm.RunDir // made at the first boot
 	sw       Switch
+	fx       netState // faults and captures waiting for the switch
 	closed   bool
 }
 
@@ -98,18 +136,59 @@ func (n *Network) Define(specs []Spec) error {
 			return err
 		}
 	}
+	if err := n.checkCoverage(specs); err != nil {
+		return err
+	}
+	if !n.opts.DeclareOnly {
+		if err := checkHostPorts(specs); err != nil {
+			return err
+		}
+	}
+	root := n.opts.HostRoot
+	if root == "" {
+		root = "/"
+	}
+	specs = slices.Clone(specs)
+	for i := range specs {
+		s := &specs[i]
+		s.Jobs = slices.Clone(s.Jobs)
+		var jobs []wire.Job
+		var err error
+		if n.opts.SkipUnits {
+			for _, svc := range s.Services {
+				jobs = append(jobs, wire.Job{Name: ServiceName(svc)})
+			}
+		} else if jobs, err = s.serviceJobs(root); err != nil {
+			return err
+		}
+		s.Jobs = append(s.Jobs, jobs...)
+		if _, err := wire.OrderJobs(s.Jobs); err != nil {
+			return fmt.Errorf("machine %s: jobs and services: %v", s.Name, err)
+		}
+	}
 	names := make([]string, len(specs))
 	for i, s := range specs {
 		names[i] = s.Name
 	}
 	nums := HostNumbers(names)
 	hosts := hostsFile(specs, nums)
+	files := make([][]wire.File, len(specs))
+	for i, s := range specs {
+		var err error
+		if files[i], err = s.bootFiles(root); err != nil {
+			return err
+		}
+	}
 	for i, s := range specs {
 		m := &Machine{net: n, spec: s, index: i, num: nums[s.Name], con: newConsole(nil)}
-		m.files = append([]wire.File{
+		m.files = []wire.File{
 			{Path: "/etc/hostname", Mode: 0o644, Data: []byte(s.Name + "\n")},
 			{Path: "/etc/hosts", Mode: 0o644, Data: hosts},
-		}, s.Files...)
+		}
+		if s.Internet {
+			m.files = append(m.files, wire.File{Path: "/etc/resolv.conf", Mode: 0o644, Data: []byte(resolvConf)})
+		}
+		m.files = append(m.files, files[i]...)
 		n.machines = append(n.machines, m)
 		n.byName[s.Name] = m
 	}
@@ -127,7 +206,7 @@ func hostsFile(specs []Spec, nums map[string]int) []byte {
 		if len(s.VLANs) == 0 {
 			continue
 		}
-		v4, v6 := Addrs(s.VLANs[0], nums[s.Name])
+		v4, v6 := NICAddrs(s.VLANs[0], nums[s.Name], s.Addresses)
 		fmt.Fprintf(&b, "%s\t%s\n%s\t%s\n", stripPrefix(v4), s.Name, stripPrefix(v6), s.Name)
 	}
 	return []byte(b.String())
@@ -162,6 +241,15 @@ func (n *Network) act() error {
 	return nil
 }
 
+// Live ends the declaration-only mode of a network made with
+// Options.DeclareOnly: from now on its actions run. An interactive session
+// evaluates a file's declarations that way, then acts.
+func (n *Network) Live() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.opts.DeclareOnly = false
+}
+
 // StartAll boots every machine that is not running, in parallel, and
 // returns when all are up. If one fails to boot, the others' boots are
 // cancelled and the first error is returned.
@@ -185,9 +273,12 @@ func (n *Network) runDir() (*vm.RunDir, Switch, error) {
 		return nil, nil, errors.New("the network is closed")
 	}
 	if n.rd == nil {
-		rd, err := vm.NewRunDir()
-		if err != nil {
-			return nil, nil, err
+		rd := n.opts.RunDir
+		if rd == nil {
+			var err error
+			if rd, err = vm.NewRunDir(); err != nil {
+				return nil, nil, err
+			}
 		}
 		n.rd = rd
 		if n.opts.NewSwitch != nil {
@@ -196,6 +287,9 @@ func (n *Network) runDir() (*vm.RunDir, Switch, error) {
 				return nil, nil, err
 			}
 			n.sw = n.opts.NewSwitch(dir)
+			if err := n.applyPending(n.sw); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	return n.rd, n.sw, nil

@@ -14,12 +14,29 @@ type Spec struct {
 	Name         string
 	Memory       int // MiB
 	CPUs         int
-	Packages     []string    // Debian packages that must be installed on the host
-	Files        []wire.File // written into the guest's root at boot
-	Env          []string    // KEY=VALUE for every command run on the machine
+	Packages     []string // Debian packages that must be installed on the host
+	Files        []File   // written into the guest's root at boot
+	Users        []User
+	Groups       []Group
+	Env          []string // KEY=VALUE for every command run on the machine
 	KernelParams []string
 	QEMUOpts     []string
 	VLANs        []int // one NIC per vlan, in order
+	// Coverage collects what instrumented programs write on the machine
+	// (see runtime/coverage); Options.Coverage turns it on for all.
+	Coverage bool
+
+	// The network beyond vlans (netspec.go): host ports forwarded to the
+	// guest through its user network (eth0), whether that network reaches
+	// the outside world, and addresses given instead of computed ones.
+	Forwards  []vm.Forward
+	Internet  bool
+	Addresses map[int][]string // vlan → CIDR addresses
+	// Jobs are the machine's jobs, declared to its agent at every boot
+	// (see jobs.go); Define adds a job for each of Services, the names of
+	// systemd service units (see services.go).
+	Jobs     []wire.Job
+	Services []string
 }
 
 // Defaults of a Spec's fields.
@@ -64,12 +81,27 @@ func (s *Spec) check() error {
 			return fmt.Errorf("machine %s: file %q: the path must be absolute", s.Name, f.Path)
 		}
 	}
+	names := map[string]bool{}
+	for _, u := range s.Users {
+		if err := CheckAccountName(u.Name); err != nil {
+			return fmt.Errorf("machine %s: users: %v", s.Name, err)
+		}
+		if names[u.Name] {
+			return fmt.Errorf("machine %s: users: %s is declared twice", s.Name, u.Name)
+		}
+		names[u.Name] = true
+	}
+	for _, g := range s.Groups {
+		if err := CheckAccountName(g.Name); err != nil {
+			return fmt.Errorf("machine %s: groups: %v", s.Name, err)
+		}
+	}
 	for _, e := range s.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
 			return fmt.Errorf("machine %s: env entry %q is not KEY=VALUE", s.Name, e)
 		}
 	}
-	return nil
+	return s.checkNet()
 }
 
 // checkSpecs reports the first problem of specs as a network: a spec's
@@ -88,7 +120,7 @@ func checkSpecs(specs []Spec) error {
 		}
 		names[specs[i].Name] = true
 	}
-	return nil
+	return checkNetwork(specs)
 }
 
 // AllPackages returns the packages every spec needs, sorted, each once.

@@ -11,6 +11,7 @@ import (
 	"github.com/vmtest/vmtest/vm/cache"
 	"github.com/vmtest/vmtest/vm/initramfs"
 	"github.com/vmtest/vmtest/vm/kernel"
+	"github.com/vmtest/vmtest/vm/tsc"
 )
 
 // Artifacts are what every machine of a run boots from: prepared once,
@@ -23,6 +24,10 @@ type Artifacts struct {
 	AccelArgs []string
 	Accel     accel.Verdict
 	Release   string // the kernel release
+	// TSCKHz is the host's time stamp counter frequency, given to TCG
+	// guests so that they need not calibrate it (see package tsc); 0
+	// leaves them to it.
+	TSCKHz int
 
 	// snapshots holds the boot snapshots of this process's machines; nil
 	// boots every machine cold (Options.NoSnapshot).
@@ -103,6 +108,9 @@ func Prepare(ctx context.Context, o Options) (*Artifacts, error) {
 	a := &Artifacts{QEMU: qemu, Kernel: vmlinux, Initramfs: initrd, AccelArgs: accel.QEMUArgs(v), Accel: v, Release: k.Release}
 	if _, err := os.Stat(DefaultFirmware); err == nil {
 		a.Firmware = DefaultFirmware
+	}
+	if v.Accel != accel.KVM {
+		a.TSCKHz, _ = tsc.KHz(dir) // without it, guests calibrate as they can
 	}
 	if !o.NoSnapshot {
 		sd := o.SnapshotDir

@@ -52,7 +52,11 @@ func (m *Machine) qemuArgs(socks map[string]string) []string {
 	if m.art.Firmware != "" {
 		a = append(a, "-bios", m.art.Firmware)
 	}
-	params := append(BaseKernelParams(), c.KernelParams...)
+	params := BaseKernelParams()
+	if m.art.TSCKHz > 0 {
+		params = append(params, fmt.Sprintf("tsc_early_khz=%d", m.art.TSCKHz))
+	}
+	params = append(params, c.KernelParams...)
 	a = append(a,
 		"-kernel", m.art.Kernel,
 		"-initrd", m.art.Initramfs,
@@ -75,6 +79,10 @@ func (m *Machine) qemuArgs(socks map[string]string) []string {
 		a = append(a,
 			"-drive", fmt.Sprintf("file=%s,if=none,id=disk,format=%s,cache=unsafe,discard=unmap", c.Disk.Path, c.Disk.Format),
 			"-device", "virtio-blk-pci,drive=disk")
+	}
+	// The user network is eth0: its NIC comes first on the bus.
+	if c.User != nil {
+		a = append(a, userNetArgs(c.User)...)
 	}
 	// Each NIC is a client of its switch port (the switch listens, so a
 	// rebooted machine's new QEMU finds it again). romfile= skips loading

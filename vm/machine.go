@@ -40,14 +40,23 @@ type Config struct {
 	Console io.Writer
 	// Files are written into the guest's root before anything runs.
 	Files []wire.File
+	// User is the machine's QEMU user network, eth0 (nil: none).
+	User *UserNet
 	// NICs are the machine's network interfaces on the virtual switch, in
-	// order (eth0, eth1, ...).
+	// order (after eth0 if User is set: eth1, eth2, ...).
 	NICs         []NIC
 	KernelParams []string
 	QEMUOpts     []string
 	// BootTimeout bounds the boot up to a configured agent; 0 means
 	// DefaultBootTimeout.
 	BootTimeout time.Duration
+	// Jobs are declared to the agent at every boot, once the root is
+	// set up; it starts them (wire.OpJobs).
+	Jobs []wire.Job
+	// OnEvent, if not nil, receives the agent's events other than hello
+	// (job state changes), from the connection's reader goroutine: it must
+	// not block.
+	OnEvent func(wire.Event)
 }
 
 // NIC is one network interface of a machine, plugged into a switch port.
@@ -218,6 +227,13 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.BootTimeout)
 	defer cancel()
 
+	if m.cfg.User != nil {
+		for _, f := range m.cfg.User.Forwards {
+			if err := CheckHostPort(f.Host); err != nil {
+				return nil, fmt.Errorf("machine %s: forwarding to guest port %d: %w", m.cfg.Name, f.Guest, err)
+			}
+		}
+	}
 	socks := map[string]string{}
 	lns := map[string]*net.UnixListener{}
 	closeAll := func() {
@@ -325,6 +341,8 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 			case hello <- ev:
 			default:
 			}
+		} else if m.cfg.OnEvent != nil {
+			m.cfg.OnEvent(ev)
 		}
 	})
 
@@ -385,6 +403,11 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 	if m.cfg.Disk.Path != "" {
 		req.Disk = "vda"
 	}
+	if m.cfg.User != nil {
+		// In its automatic slot, below the NICs': the first NIC no entry
+		// names by address.
+		req.Interfaces = append(req.Interfaces, userNetInterface(m.cfg.User))
+	}
 	for i, n := range m.cfg.NICs {
 		req.Interfaces = append(req.Interfaces, wire.Interface{MAC: n.MAC, Addrs: n.Addrs, PCI: nicPCI(i)})
 	}
@@ -410,6 +433,15 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 			return fail(m.bootError(inst, "%s while the agent set up the root", m.stopReason(inst)))
 		}
 		return fail(m.bootError(inst, "setting up the root: %v", err))
+	}
+	if len(m.cfg.Jobs) > 0 {
+		res, err := inst.agent.Call(ctx, wire.Request{Op: wire.OpJobs, Jobs: m.cfg.Jobs}, nil, nil, nil)
+		if err == nil && res.Error != "" {
+			err = errors.New(res.Error)
+		}
+		if err != nil {
+			return fail(m.bootError(inst, "declaring the jobs: %v", err))
+		}
 	}
 	m.last = info
 	return inst, nil
@@ -555,7 +587,8 @@ func (m *Machine) Call(ctx context.Context, req wire.Request, stdin io.Reader, s
 
 // Shutdown powers the machine off cleanly: the agent stops all processes
 // and syncs the disk. If the guest does not power off within 30 s, or ctx
-// ends first, QEMU is killed.
+// ends first, QEMU is killed and the error says so: the disk then holds
+// only what had been synced.
 func (m *Machine) Shutdown(ctx context.Context) error {
 	return m.powerCycle(ctx, wire.OpPoweroff)
 }
@@ -577,14 +610,20 @@ func (m *Machine) powerCycle(ctx context.Context, op string) error {
 	_, callErr := inst.agent.Call(ctx, wire.Request{Op: op}, nil, nil, nil)
 	t := time.NewTimer(shutdownTimeout)
 	defer t.Stop()
+	var stuck error // why QEMU had to be killed
 	select {
 	case <-inst.exited:
 	case <-t.C:
+		stuck = fmt.Errorf("the guest did not power off within %s; its power was cut", shutdownTimeout)
 	case <-ctx.Done():
+		stuck = fmt.Errorf("%v; its power was cut", context.Cause(ctx))
 	}
 	m.stop(inst)
 	if callErr != nil && !errors.Is(callErr, wire.ErrClosed) {
 		return fmt.Errorf("machine %s: %s: %v", m.cfg.Name, op, callErr)
+	}
+	if stuck != nil {
+		return fmt.Errorf("machine %s: %s: %w", m.cfg.Name, op, stuck)
 	}
 	return nil
 }

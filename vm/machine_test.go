@@ -51,6 +51,23 @@ func TestMain(m *testing.M) {
 // its run directory removed when the test ends.
 func boot(t *testing.T, name string, mod func(*vm.Config)) *vm.Machine {
 	t.Helper()
+	dir, img := scratch(t)
+	cfg := vm.Config{Name: name, Disk: img, Dir: dir, Console: testWriter{t, name}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	m, err := vm.Start(context.Background(), art, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// scratch returns a machine directory in a fresh run directory and a fresh
+// disk in it, both removed when the test ends.
+func scratch(t *testing.T) (string, disk.Image) {
+	t.Helper()
 	rd, err := vm.NewRunDir()
 	if err != nil {
 		t.Fatal(err)
@@ -64,16 +81,7 @@ func boot(t *testing.T, name string, mod func(*vm.Config)) *vm.Machine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := vm.Config{Name: name, Disk: img, Dir: dir, Console: testWriter{t, name}}
-	if mod != nil {
-		mod(&cfg)
-	}
-	m, err := vm.Start(context.Background(), art, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return dir, img
 }
 
 // testWriter logs console lines through the test, shown with -v or on
@@ -211,18 +219,9 @@ func TestGuestPanicIsReported(t *testing.T) {
 }
 
 func TestBootFailureShowsConsole(t *testing.T) {
-	rd, err := vm.NewRunDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Remove()
-	dir, _ := rd.Machine(0)
-	img, err := disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, img := scratch(t)
 	// An init that does not exist: the kernel panics during boot.
-	_, err = vm.Start(context.Background(), art, vm.Config{Name: "broken", Disk: img, Dir: dir, KernelParams: []string{"rdinit=/no-such-init"}})
+	_, err := vm.Start(context.Background(), art, vm.Config{Name: "broken", Disk: img, Dir: dir, KernelParams: []string{"rdinit=/no-such-init"}})
 	var be *vm.BootError
 	if !errors.As(err, &be) {
 		t.Fatalf("got %v, want a BootError", err)
@@ -233,19 +232,10 @@ func TestBootFailureShowsConsole(t *testing.T) {
 }
 
 func TestBootTimeoutIsBounded(t *testing.T) {
-	rd, err := vm.NewRunDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Remove()
-	dir, _ := rd.Machine(0)
-	img, err := disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, img := scratch(t)
 	// A guest that never answers: the CPU is stopped from the start.
 	start := time.Now()
-	_, err = vm.Start(context.Background(), art, vm.Config{Name: "silent", Disk: img, Dir: dir, QEMUOpts: []string{"-S"}, BootTimeout: 3 * time.Second})
+	_, err := vm.Start(context.Background(), art, vm.Config{Name: "silent", Disk: img, Dir: dir, QEMUOpts: []string{"-S"}, BootTimeout: 3 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "did not say hello within 3s") {
 		t.Fatalf("got %v, want a hello timeout", err)
 	}

@@ -20,10 +20,7 @@ type RunDir struct {
 // directory, and first removes run directories left by vmtest processes
 // that no longer exist (killed with SIGKILL, say). Remove deletes it.
 func NewRunDir() (*RunDir, error) {
-	base := os.Getenv("XDG_RUNTIME_DIR")
-	if st, err := os.Stat(base); base == "" || err != nil || !st.IsDir() {
-		base = os.TempDir()
-	}
+	base := runDirBase()
 	removeStale(base)
 	dir, err := os.MkdirTemp(base, "vmtest-")
 	if err != nil {
@@ -38,6 +35,27 @@ func NewRunDir() (*RunDir, error) {
 		return nil, err
 	}
 	return &RunDir{Path: dir}, nil
+}
+
+// runDirBase is where run directories are made.
+func runDirBase() string {
+	base := os.Getenv("XDG_RUNTIME_DIR")
+	if st, err := os.Stat(base); base == "" || err != nil || !st.IsDir() {
+		base = os.TempDir()
+	}
+	return base
+}
+
+// RunDirOf returns the run directory the vmtest process pid made, or ""
+// if there is none.
+func RunDirOf(pid int) string {
+	dirs, _ := filepath.Glob(filepath.Join(runDirBase(), "vmtest-*"))
+	for _, d := range dirs {
+		if b, err := os.ReadFile(filepath.Join(d, "pid")); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(pid) {
+			return d
+		}
+	}
+	return ""
 }
 
 // Machine returns (creating it) the private directory of machine number i.

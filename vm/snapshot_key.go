@@ -36,7 +36,7 @@ func (m *Machine) snapshotKey() string {
 }
 
 // shapeArgs is the machine's QEMU command line with its name, sockets,
-// disk file and MACs replaced by placeholders: the same for every machine
+// disk file, MACs and port forwards replaced by placeholders: the same for every machine
 // of its shape. Those values do not reach the guest before hello: the
 // chardevs and netdevs behind the sockets are not part of a migration, the
 // disk's contents are read only after hello, and a NIC's MAC, though
@@ -51,6 +51,11 @@ func (m *Machine) shapeArgs() []string {
 	c.NICs = make([]NIC, len(m.cfg.NICs))
 	for i := range c.NICs {
 		c.NICs[i] = NIC{MAC: "52:54:00:00:00:00", Socket: "nic"}
+	}
+	// The user network's forwards and restriction live in QEMU's slirp, not
+	// in the guest; its MAC is set again like the others.
+	if c.User != nil {
+		c.User = &UserNet{MAC: "52:54:00:00:00:00", Restrict: true}
 	}
 	shaped := &Machine{art: m.art, cfg: c}
 	return shaped.qemuArgs(map[string]string{"console": "console", "qmp": "qmp", "agent": "agent"})

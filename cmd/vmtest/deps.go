@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 
@@ -50,17 +51,26 @@ func cmdDeps(args []string) int {
 // declaredPackages evaluates file's declarations and returns the packages
 // its machines need.
 func declaredPackages(ctx context.Context, file string, libs []string) ([]string, error) {
-	net := runtime.New(runtime.Options{Name: testName(file), DeclareOnly: true, NoPackageCheck: true})
+	_, pkgs, err := declared(ctx, file, libs, false, os.Stderr)
+	return pkgs, err
+}
+
+// declared evaluates file's declarations on a network that stops at the
+// first action (nothing boots) and returns its machines and the packages
+// they need. With checkPackages, a package missing on the host is an
+// error, as for vmtest run. What the file prints goes to print.
+func declared(ctx context.Context, file string, libs []string, checkPackages bool, print io.Writer) (machines, packages []string, err error) {
+	net := runtime.New(runtime.Options{Name: testName(file), DeclareOnly: true, NoPackageCheck: !checkPackages, SkipUnits: true})
 	defer net.Close()
-	script, loader := newScript(ctx, net, libs, func(_ *starlark.Thread, msg string) { fmt.Fprintln(os.Stderr, msg) })
-	_, err := loader.ExecFile(ctx, file)
+	script, loader := newScript(ctx, net, libs, func(_ *starlark.Thread, msg string) { fmt.Fprintln(print, msg) })
+	_, err = loader.ExecFile(ctx, file)
 	if err == nil {
 		thread, release := loader.NewThread(ctx, "finish")
 		err = script.Finish(thread)
 		release()
 	}
 	if err != nil && !errors.Is(err, runtime.ErrDeclareOnly) {
-		return nil, err
+		return nil, nil, err
 	}
-	return script.Packages(), nil
+	return script.Machines(), script.Packages(), nil
 }

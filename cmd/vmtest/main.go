@@ -5,6 +5,12 @@
 // Usage:
 //
 //	vmtest run [flags] FILE...               run test files, each with its own network
+//	vmtest repl [flags] FILE                 a prompt on the file's network
+//	vmtest start [flags] FILE                boot a network and keep it running
+//	vmtest attach DIR                        a prompt on a network vmtest start runs
+//	vmtest stop DIR                          stop it
+//	vmtest build [flags] FILE                write result/bin/run-vms
+//	vmtest build-vm [flags] FILE MACHINE     write result/bin/run-MACHINE-vm
 //	vmtest deps [flags] FILE...              print the packages the files' machines need
 //	vmtest exec [flags] [--] CMD [ARG...]   run CMD in a throwaway machine
 //	vmtest doctor [flags]                    check QEMU, kernel, accelerator
@@ -52,6 +58,18 @@ func run(args []string) int {
 		return cmdRun(args[1:])
 	case "deps":
 		return cmdDeps(args[1:])
+	case "repl":
+		return cmdRepl(args[1:])
+	case "start":
+		return cmdStart(args[1:])
+	case "attach":
+		return cmdAttach(args[1:])
+	case "stop":
+		return cmdStop(args[1:])
+	case "build":
+		return cmdBuild(args[1:])
+	case "build-vm":
+		return cmdBuildVM(args[1:])
 	case "exec":
 		return cmdExec(args[1:])
 	case "doctor":
@@ -68,12 +86,26 @@ func run(args []string) int {
 	return exitUsage
 }
 
-var verbs = []string{"run", "deps", "exec", "doctor", "version", "help"}
+var verbs = []string{"run", "repl", "start", "attach", "stop", "build", "build-vm", "deps", "exec", "doctor", "version", "help"}
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
-  vmtest run [-j N] [--timeout DURATION] [--out DIR] [-L DIR] [-v] FILE...
-        run each test file with its own network of machines; results in DIR/<test>/
+  vmtest run [-j N] [--timeout DURATION] [--out DIR] [-L DIR] [-v] [-i] FILE...
+        run each test file with its own network of machines; results in DIR/<test>/;
+        -i: at a failure, open the prompt on the network, still up
+  vmtest repl [--out DIR] [-L DIR] [-v] FILE
+        a prompt on the file's network: machines boot when first used; Ctrl-D stops them
+  vmtest start [--foreground] [--only NAME] [--out DIR] [-L DIR] [-v] FILE
+        boot the file's network (disks kept as ./<name>.qcow2) and keep it running;
+        prints its run directory DIR
+  vmtest attach DIR
+        the prompt on the network that vmtest start runs in DIR; Ctrl-D detaches
+  vmtest stop DIR
+        stop that network
+  vmtest build [-o DIR] [-L DIR] FILE
+        write DIR/bin/run-vms (default result/): starts the network, as vmtest start --foreground
+  vmtest build-vm [-o DIR] [-L DIR] FILE MACHINE
+        write DIR/bin/run-MACHINE-vm: starts that machine; honours QEMU_OPTS
   vmtest deps [-L DIR] FILE...
         print the Debian packages the files' machines need, one per line
   vmtest exec [--memory MIB] [--cpus N] [--timeout DURATION] [--keep-state] [-v] [--] CMD [ARG...]

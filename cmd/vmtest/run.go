@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/vmtest/vmtest/builtins"
 	"github.com/vmtest/vmtest/lang"
+	"github.com/vmtest/vmtest/repl"
 	"github.com/vmtest/vmtest/runtime"
 	"github.com/vmtest/vmtest/stdlib"
 	"github.com/vmtest/vmtest/vm"
@@ -31,6 +33,13 @@ type runFlags struct {
 	timeout time.Duration
 	out     string
 	libs    libFlag
+
+	coverage bool // on for every machine
+	pcap     bool
+	// interactive (-i): a failing file opens the prompt on its network;
+	// hold keeps Ctrl-C for the prompt meanwhile.
+	interactive bool
+	hold        func() (release func())
 }
 
 // libFlag collects repeated -L DIR flags.
@@ -47,6 +56,9 @@ func cmdRun(args []string) int {
 	fs.DurationVar(&rf.timeout, "timeout", 0, "fail a file whose run takes longer than this (e.g. 10m); 0: no limit")
 	fs.StringVar(&rf.out, "out", "vmtest-out", "write each file's results to `DIR`/<test>/")
 	fs.Var(&rf.libs, "L", "look for load()ed libraries in `DIR` too (repeatable; then $VMTEST_PATH)")
+	fs.BoolVar(&rf.coverage, "coverage", false, "collect coverage from every machine and write a report to <out>/<test>/coverage/")
+	fs.BoolVar(&rf.pcap, "pcap", false, "capture every vlan to <out>/<test>/net/vlan<N>.pcap")
+	fs.BoolVar(&rf.interactive, "i", false, "at a failure, open the prompt on the network, still up (vmtest repl)")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return exitUsage
@@ -59,13 +71,19 @@ func cmdRun(args []string) int {
 		fmt.Fprintf(os.Stderr, "vmtest run: -j %d: want at least 1\n", rf.jobs)
 		return exitUsage
 	}
+	if rf.interactive && rf.jobs > 1 {
+		fmt.Fprintf(os.Stderr, "vmtest run: -i and -j %d: the prompt needs the terminal, so -i runs one file at a time\n", rf.jobs)
+		return exitUsage
+	}
 	if err := checkTestFiles(files); err != nil {
 		fmt.Fprintf(os.Stderr, "vmtest run: %v\n", err)
 		return exitUsage
 	}
 
-	ctx, stop := interruptibleCause()
-	defer stop()
+	intr := newInterrupts()
+	defer intr.stop()
+	ctx := intr.ctx
+	rf.hold = intr.hold
 	// Every file's machines boot from the same artifacts, prepared once.
 	art := sync.OnceValues(func() (*vm.Artifacts, error) { return vm.Prepare(ctx, rf.boot.options()) })
 	color := runtime.UseColor(os.Stdout)
@@ -132,9 +150,15 @@ func runFile(ctx context.Context, file string, rf runFlags, term io.Writer, colo
 		return false
 	}
 	defer logFile.Close()
+	var out *repl.Output
+	if rf.interactive {
+		out = repl.NewOutput(term) // the log shows above a prompt
+		term = out
+	}
 	log := runtime.NewLog(term, logFile, runtime.LogOptions{Color: color, Verbose: rf.boot.verbose})
 	log.Printf("running %s", file)
 
+	runCtx := ctx // without --timeout: coverage is collected after one too
 	if rf.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, rf.timeout, fmt.Errorf("the run of %s timed out after %s (--timeout)", file, rf.timeout))
@@ -146,11 +170,14 @@ func runFile(ctx context.Context, file string, rf runFlags, term io.Writer, colo
 		Artifacts: art,
 		Log:       log,
 		NewSwitch: runtime.DefaultSwitch,
+		Coverage:  rf.coverage,
+		SourceDir: filepath.Dir(file),
+		Capture:   rf.pcap,
 	})
 	defer net.Close()
 	script, loader := newScript(ctx, net, rf.libs, func(_ *starlark.Thread, msg string) { log.Printf("%s", msg) })
 	start := time.Now()
-	_, err = loader.ExecFile(ctx, file)
+	globals, err := loader.ExecFile(ctx, file)
 	if err == nil {
 		thread, release := loader.NewThread(ctx, "finish")
 		err = script.Finish(thread)
@@ -159,6 +186,15 @@ func runFile(ctx context.Context, file string, rf runFlags, term io.Writer, colo
 	whole := runtime.Result{Name: test, Duration: time.Since(start), Err: err}
 	if err != nil {
 		log.Raw(runtime.Report(err))
+	}
+	if err != nil && rf.interactive && ctx.Err() == nil && !errors.Is(err, runtime.ErrDeclareOnly) {
+		promptAfterFailure(ctx, file, script, loader, globals, out, rf.hold)
+	}
+	if cerr := collectCoverage(runCtx, net); cerr != nil {
+		log.Raw(runtime.Report(cerr))
+		if err == nil {
+			err, whole.Err = cerr, cerr
+		}
 	}
 	if len(net.Machines()) > 0 {
 		log.Printf("stopping the machines")
@@ -272,22 +308,55 @@ func indexOf(list []string, s string) int {
 // interruptibleCause returns a context cancelled by SIGINT or SIGTERM,
 // whose cause says so.
 func interruptibleCause() (context.Context, func()) {
+	i := newInterrupts()
+	return i.ctx, i.stop
+}
+
+// interrupts is a context cancelled by SIGINT or SIGTERM, whose cause
+// says so. A prompt that handles Ctrl-C itself holds it (hold).
+type interrupts struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	ch     chan os.Signal
+	held   atomic.Int32
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func newInterrupts() *interrupts {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	done := make(chan struct{})
+	i := &interrupts{ctx: ctx, cancel: cancel, ch: make(chan os.Signal, 1), done: make(chan struct{})}
+	signal.Notify(i.ch, os.Interrupt, syscall.SIGTERM)
+	i.wg.Add(1)
 	go func() {
-		select {
-		case sig := <-ch:
-			cancel(fmt.Errorf("interrupted (%v)", sig))
-		case <-done:
+		defer i.wg.Done()
+		for {
+			select {
+			case sig := <-i.ch:
+				if sig == os.Interrupt && i.held.Load() > 0 {
+					continue // the prompt's: it cancels a statement
+				}
+				cancel(fmt.Errorf("interrupted (%v)", sig))
+			case <-i.done:
+				return
+			}
 		}
 	}()
-	return ctx, func() {
-		signal.Stop(ch)
-		close(done)
-		cancel(nil)
-	}
+	return i
+}
+
+// hold makes SIGINT leave the context alone until release.
+func (i *interrupts) hold() (release func()) {
+	i.held.Add(1)
+	return func() { i.held.Add(-1) }
+}
+
+// stop stops listening and cancels the context.
+func (i *interrupts) stop() {
+	signal.Stop(i.ch)
+	close(i.done)
+	i.wg.Wait()
+	i.cancel(nil)
 }
 
 // lockedWriter serialises writes to w.

@@ -185,6 +185,7 @@ func TestRunBadInput(t *testing.T) {
 		{"deps", []string{"deps", "../../examples/figure1.star", "testdata/run/missing.star"}, 0,
 			"another-missing-package\ncurl\nno-such-package-for-vmtest\npython3\n"},
 		{"deps error", []string{"deps", "testdata/run/bad.star"}, exitFailure, `unexpected keyword argument "memroy"`},
+		{"deps of services", []string{"deps", "../../examples/ssh.star"}, 0, "openssh-client\nopenssh-server\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{tc.args[0], "--out", t.TempDir()}, tc.args[1:]...)
@@ -234,5 +235,51 @@ func TestRunMachineMethods(t *testing.T) {
 	}
 	if log, _ := os.ReadFile(filepath.Join(out, "methods", "log.txt")); !bytes.Contains(log, []byte("waited for everything")) {
 		t.Errorf("log.txt lacks the script's log():\n%s", log)
+	}
+}
+
+// TestRunJobs runs jobs on real machines: one file where they work (and
+// fail as expected), one whose wait for a job times out, reported with
+// the job's state and output.
+func TestRunJobs(t *testing.T) {
+	out := t.TempDir()
+	stdout, stderr, code := vmtest(t, []string{"NO_COLOR="}, "run", "-j", "2", "--out", out, "testdata/run/jobs.star", "testdata/run/jobfail.star")
+	for _, want := range []string{
+		"PASS jobs (",
+		"m: job web running",
+		"m: job broken failed: it exited with status 3",
+		"testdata/run/jobfail.star:3:15: machine.wait_for_job: m: job slow is not ready after 3s (it is starting)\n" +
+			"  machine: m\n" +
+			"  job:     slow\n" +
+			"  state:   starting\n" +
+			"  output of job slow (last 1 lines):\n" +
+			"    starting up\n" +
+			"  console of m (last ",
+		"FAIL jobfail (",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s\n%s", want, stdout, stderr)
+		}
+	}
+	if code != exitFailure {
+		t.Errorf("exit %d, want %d", code, exitFailure)
+	}
+}
+
+// TestRunServiceExamples runs the examples whose machines run Debian's
+// packaged services: OpenSSH (key-based login), Subversion over Apache
+// with mod_dav_svn, and the paper's Figure 1 with PostgreSQL and NFS.
+func TestRunServiceExamples(t *testing.T) {
+	out := t.TempDir()
+	files := []string{"../../examples/ssh.star", "../../examples/subversion.star", "../../examples/figure1-services.star"}
+	stdout, stderr, code := vmtest(t, nil, append([]string{"run", "--out", out, "-j", "2"}, files...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, f := range files {
+		test := strings.TrimSuffix(filepath.Base(f), ".star")
+		if !strings.Contains(stdout, "PASS "+test+" (") {
+			t.Errorf("output lacks PASS %s:\n%s", test, stdout)
+		}
 	}
 }

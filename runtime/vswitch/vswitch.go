@@ -17,8 +17,9 @@
 // The reader takes a frame from the guest and decides, under no lock that a
 // writer holds, which ports receive it:
 //
-//	read → ingress policy (Block) → learn source → choose destinations
-//	     → per destination: link policy (Block) → egress queue of the destination
+//	read → ingress policy (Block) → capture → learn source → choose destinations
+//	     → per destination: policy (Block, Partition, the link's loss)
+//	     → egress queue of the destination (the link's latency and rate)
 //
 // An egress queue is bounded and never blocks the sender: a frame that does
 // not fit is dropped and counted, as a real switch does. It keeps one small
@@ -26,11 +27,18 @@
 // guest that floods the network fills only its own share of everyone's
 // queue and cannot starve the other senders or grow memory without bound.
 //
-// Faults (partitions between port pairs, latency, loss, rate limits per
-// link) belong in the link policy, where a frame from one port to another
-// is admitted, delayed or dropped (see Switch.admit); a packet capture per
-// vlan belongs after the ingress policy, where every frame a vlan carries
-// passes exactly once (see Switch.forward).
+// Faults are the switch's policy (policy.go): Block cuts a machine off;
+// Partition splits the machines into groups that do not reach each other;
+// SetLink gives the link between two machines latency, jitter, loss and a
+// rate. A lost frame is dropped where it would be queued; a delayed one
+// waits in its destination's queue, in the FIFO of its source, which is
+// the link: frames of one link never overtake each other, and the writer
+// takes a frame only once it is due. So faults add no goroutine, and the
+// bounds of the queues bound their memory.
+//
+// A capture (Capture) records every frame a vlan carries after the
+// ingress policy, where each passes exactly once; AttachVDE bridges a vlan
+// to a vde_switch.
 package vswitch
 
 import (
@@ -81,15 +89,18 @@ type Switch struct {
 	vlans   map[int]*vlan
 	blocked map[string]bool // machine name → blocked; also for ports attached later
 
-	wg sync.WaitGroup // one accept loop per port
+	policy atomic.Pointer[policy] // nil: no partition, perfect links
+
+	wg sync.WaitGroup // one accept loop per port, and the VDE uplinks
 }
 
 // vlan is one broadcast domain: its ports and the MACs learned on them.
 type vlan struct {
-	id    int
-	mu    sync.RWMutex
-	ports []*port
-	fdb   map[mac]*port // forwarding database: source MAC → port it came from
+	id      int
+	mu      sync.RWMutex
+	ports   []*port
+	fdb     map[mac]*port // forwarding database: source MAC → port it came from
+	capture atomic.Pointer[pcapWriter]
 }
 
 type mac [6]byte
@@ -129,11 +140,7 @@ func (s *Switch) Attach(vlanID int, name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("attaching %s to vlan %d: %v", name, vlanID, err)
 	}
-	v := s.vlans[vlanID]
-	if v == nil {
-		v = &vlan{id: vlanID, fdb: map[mac]*port{}}
-		s.vlans[vlanID] = v
-	}
+	v := s.vlanLocked(vlanID)
 	p := &port{sw: s, vlan: v, name: name, socket: path, ln: ln}
 	p.blocked.Store(s.blocked[name])
 	s.ports = append(s.ports, p)
@@ -146,6 +153,17 @@ func (s *Switch) Attach(vlanID int, name string) (string, error) {
 		p.acceptLoop()
 	}()
 	return path, nil
+}
+
+// vlanLocked returns the vlan called id, making it if need be. The caller
+// holds s.mu.
+func (s *Switch) vlanLocked(id int) *vlan {
+	v := s.vlans[id]
+	if v == nil {
+		v = &vlan{id: id, fdb: map[mac]*port{}}
+		s.vlans[id] = v
+	}
+	return v
 }
 
 // Block cuts (blocked true) or restores (false) every port of the machine
@@ -185,8 +203,11 @@ type PortStats struct {
 	// queue was full, or no QEMU was connected.
 	Drops uint64
 	// Filtered counts frames from or to this port that the policy
-	// discarded (Block); Malformed frames shorter than an Ethernet header.
+	// discarded (Block, Partition); Lost the frames meant for it that its
+	// links lost (SetLink's Loss, or a full rate backlog); Malformed frames
+	// shorter than an Ethernet header.
 	Filtered  uint64
+	Lost      uint64
 	Malformed uint64
 }
 
@@ -206,7 +227,7 @@ func (s *Switch) Stats() []PortStats {
 			Blocked:   p.blocked.Load(),
 			InFrames:  p.inFrames.Load(), InBytes: p.inBytes.Load(),
 			OutFrames: p.outFrames.Load(), OutBytes: p.outBytes.Load(),
-			Drops: p.drops.Load(), Filtered: p.filtered.Load(), Malformed: p.malformed.Load(),
+			Drops: p.drops.Load(), Filtered: p.filtered.Load(), Lost: p.lost.Load(), Malformed: p.malformed.Load(),
 		}
 	}
 	return out
@@ -226,29 +247,32 @@ func (s *Switch) Close() error {
 	ports := s.ports
 	s.mu.Unlock()
 	for _, p := range ports {
-		p.ln.Close() // ends the accept loop, which closes its connection
+		p.close() // ends the accept loop or uplink, which closes its connection
 	}
 	s.wg.Wait()
 	for _, p := range ports {
 		os.Remove(p.socket)
 	}
-	return nil
+	return s.stopCaptures()
 }
 
 // forward passes one frame that arrived on port from to the ports that
 // should receive it. It runs on from's reader goroutine and never blocks
 // on another port.
 func (s *Switch) forward(from *port, frame []byte) {
-	if !s.admit(from, nil) {
+	if from.blocked.Load() {
 		from.filtered.Add(1)
 		return
 	}
-	// A capture of the vlan (pcap) would record the frame here.
+	v := from.vlan
+	if w := v.capture.Load(); w != nil {
+		w.write(frame)
+	}
 	var dst, src mac
 	copy(dst[:], frame[0:6])
 	copy(src[:], frame[6:12])
-	v := from.vlan
 	v.learn(src, from)
+	pol := s.policy.Load()
 
 	if dst[0]&1 == 0 { // unicast
 		v.mu.RLock()
@@ -256,7 +280,7 @@ func (s *Switch) forward(from *port, frame []byte) {
 		v.mu.RUnlock()
 		if to != nil {
 			if to != from {
-				s.deliver(from, to, frame)
+				s.deliver(pol, from, to, frame)
 			}
 			return
 		}
@@ -266,32 +290,41 @@ func (s *Switch) forward(from *port, frame []byte) {
 	v.mu.RUnlock()
 	for _, to := range ports {
 		if to != from {
-			s.deliver(from, to, frame)
+			s.deliver(pol, from, to, frame)
 		}
 	}
 }
 
-// deliver queues frame for port to, if the link from → to lets it pass.
-func (s *Switch) deliver(from, to *port, frame []byte) {
-	if !s.admit(from, to) {
+// deliver queues frame for port to if the policy lets it pass from port
+// from, shaped by the link between them.
+func (s *Switch) deliver(pol *policy, from, to *port, frame []byte) {
+	if to.blocked.Load() || !pol.empty() && pol.apart(from.name, to.name) {
 		to.filtered.Add(1)
 		return
 	}
+	var l *Link
+	if !pol.empty() && len(pol.links) > 0 {
+		link := pol.link(from.name, to.name)
+		if lost(&link) {
+			to.lost.Add(1)
+			return
+		}
+		if !link.IsZero() {
+			l = &link
+		}
+	}
 	c := to.current()
-	if c == nil || !c.q.push(from, frame) {
+	if c == nil {
+		to.drops.Add(1)
+		return
+	}
+	if !c.q.push(from, frame, l) {
+		if l != nil && l.Rate > 0 {
+			to.lost.Add(1) // the link's queue, not the port's, is full
+			return
+		}
 		to.drops.Add(1)
 	}
-}
-
-// admit is the switch's policy: whether a frame entering from port from
-// (to == nil) may enter at all, and whether it may then travel to port to.
-// Faults of a link — partitions, loss, and (by queueing the frame on a
-// timer instead of returning) latency and rate — are decided here.
-func (s *Switch) admit(from, to *port) bool {
-	if to == nil {
-		return !from.blocked.Load()
-	}
-	return !to.blocked.Load()
 }
 
 // learn records that src lives behind port p.
@@ -324,7 +357,21 @@ type port struct {
 
 	connects                               atomic.Int64
 	inFrames, inBytes, outFrames, outBytes atomic.Uint64
-	drops, filtered, malformed             atomic.Uint64
+	drops, filtered, lost, malformed       atomic.Uint64
+
+	// stop ends an uplink (AttachVDE), which has no listener; nil for
+	// other ports.
+	stop func()
+}
+
+// close ends the port's accept loop, or its uplink.
+func (p *port) close() {
+	if p.ln != nil {
+		p.ln.Close()
+	}
+	if p.stop != nil {
+		p.stop()
+	}
 }
 
 func (p *port) current() *conn { return p.conn.Load() }
@@ -362,13 +409,15 @@ func (p *port) acceptLoop() {
 	}
 }
 
-// conn is one QEMU connection of a port: its reader and writer goroutines
-// and its egress queue.
+// conn is one connection of a port: a QEMU's stream (frames prefixed by
+// their length), or a VDE uplink's datagram socket (a frame per datagram,
+// sent to peer); its reader and writer goroutines and its egress queue.
 type conn struct {
-	p  *port
-	uc *net.UnixConn
-	q  *queue
-	wg sync.WaitGroup
+	p    *port
+	uc   *net.UnixConn
+	peer *net.UnixAddr // datagrams go there; nil for a stream
+	q    *queue
+	wg   sync.WaitGroup
 }
 
 func newConn(p *port, uc *net.UnixConn) *conn {
@@ -404,6 +453,10 @@ func (c *conn) stop() {
 // read passes frames from QEMU to the switch until the stream ends or
 // is out of step.
 func (c *conn) read() {
+	if c.peer != nil {
+		c.readDatagrams()
+		return
+	}
 	r := bufio.NewReaderSize(c.uc, 64<<10)
 	var hdr [4]byte
 	for {
@@ -419,14 +472,35 @@ func (c *conn) read() {
 		if _, err := io.ReadFull(r, frame); err != nil {
 			return
 		}
-		c.p.inFrames.Add(1)
-		c.p.inBytes.Add(uint64(n))
-		if n < minFrame {
-			c.p.malformed.Add(1)
-			continue
-		}
-		c.p.sw.forward(c.p, frame)
+		c.received(frame)
 	}
+}
+
+// readDatagrams passes frames from a datagram socket to the switch until
+// the socket is closed.
+func (c *conn) readDatagrams() {
+	buf := make([]byte, maxFrame)
+	for {
+		n, _, err := c.uc.ReadFromUnix(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // a datagram that did not fit, or an interrupted read
+		}
+		c.received(append([]byte(nil), buf[:n]...))
+	}
+}
+
+// received counts a frame read from the connection and forwards it.
+func (c *conn) received(frame []byte) {
+	c.p.inFrames.Add(1)
+	c.p.inBytes.Add(uint64(len(frame)))
+	if len(frame) < minFrame {
+		c.p.malformed.Add(1)
+		return
+	}
+	c.p.sw.forward(c.p, frame)
 }
 
 // write sends queued frames to QEMU, several per system call, until the
@@ -434,26 +508,54 @@ func (c *conn) read() {
 func (c *conn) write() {
 	var batch [][]byte
 	var hdrs []byte
+	var iov net.Buffers // reused: WriteTo consumes a copy of the slice
 	for {
 		batch = c.q.pop(batch[:0], 64)
 		if len(batch) == 0 {
 			return // closed
 		}
+		if c.peer != nil {
+			if !c.writeDatagrams(batch) {
+				return
+			}
+			clear(batch)
+			continue
+		}
 		hdrs = hdrs[:0]
 		for _, f := range batch {
 			hdrs = binary.BigEndian.AppendUint32(hdrs, uint32(len(f)))
 		}
-		bufs := make(net.Buffers, 0, 2*len(batch))
+		bufs := iov[:0]
 		var n int
 		for i, f := range batch {
 			bufs = append(bufs, hdrs[4*i:4*i+4], f)
 			n += len(f)
 		}
+		iov = bufs
 		if _, err := bufs.WriteTo(c.uc); err != nil {
 			return
 		}
+		clear(iov) // let the frames go
 		c.p.outFrames.Add(uint64(len(batch)))
 		c.p.outBytes.Add(uint64(n))
 		clear(batch) // let the frames go
 	}
+}
+
+// writeDatagrams sends each frame of batch as one datagram to the peer and
+// reports whether the socket is still usable. A frame the peer refuses
+// (its buffer full) is dropped, as the peer's own switch would.
+func (c *conn) writeDatagrams(batch [][]byte) bool {
+	for _, f := range batch {
+		if _, err := c.uc.WriteToUnix(f, c.peer); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return false
+			}
+			c.p.drops.Add(1)
+			continue
+		}
+		c.p.outFrames.Add(1)
+		c.p.outBytes.Add(uint64(len(f)))
+	}
+	return true
 }

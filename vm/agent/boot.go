@@ -50,7 +50,13 @@ func Main(version string) {
 	go reaper.Run(ctx)
 	s := NewServer(port, port, reaper)
 	s.Configure = func(ctx context.Context, req wire.Request) error { return configure(ctx, req) }
-	s.Power = powerDown
+	// Jobs get a cgroup each, so that stopping one stops all it forked.
+	s.Jobs.Cgroup = "/sys/fs/cgroup"
+	s.Jobs.RunRoot = "/"
+	s.Power = func(reboot bool) {
+		stopJobs(s.Jobs)
+		powerDown(reboot)
+	}
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
 	// The hello event is the boot snapshot point: nothing specific to this
@@ -64,7 +70,20 @@ func Main(version string) {
 	} else {
 		logf("the host closed the agent port")
 	}
+	stopJobs(s.Jobs)
 	powerDown(false)
+}
+
+// jobsStopLimit bounds the orderly stop of the jobs at power off, after
+// which every process gets SIGTERM and SIGKILL anyway.
+const jobsStopLimit = 20 * time.Second
+
+// stopJobs stops the jobs in reverse order of their dependencies, so
+// that they flush their state, before the power off kills the rest.
+func stopJobs(sup *Supervisor) {
+	ctx, cancel := context.WithTimeout(context.Background(), jobsStopLimit)
+	defer cancel()
+	sup.StopAll(ctx)
 }
 
 // tracing is set once, before any goroutine starts, from the kernel
@@ -115,7 +134,8 @@ func earlyMounts() error {
 		{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, ""},
 		{"proc", "/proc", "proc", unix.MS_NOSUID, ""},
 		{"sysfs", "/sys", "sysfs", unix.MS_NOSUID, ""},
-		{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NODEV, "gid=5,mode=0620,ptmxmode=0666"},
+		// Not nodev: its files are the terminals (m.shell()).
+		{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=0620,ptmxmode=0666"},
 		{"tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
 	} {
 		os.MkdirAll(m.dst, 0o755)

@@ -31,6 +31,9 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 const drainGrace = time.Second
 
 func (s *Server) exec(ctx context.Context, r *request, req wire.Request) wire.Result {
+	if req.TTY != nil {
+		return s.execTTY(ctx, r, req)
+	}
 	argv := req.Argv
 	if req.Shell != "" {
 		argv = []string{"/bin/sh", "-c", req.Shell}

@@ -78,6 +78,11 @@ func configureNetwork(ifs []wire.Interface) error {
 		if err := nl.linkUp(idx); err != nil {
 			return fmt.Errorf("interface %s (%s): bringing it up: %v", name, hw, err)
 		}
+		if ifc.Gateway != "" {
+			if err := nl.addDefaultRoute(idx, ifc.Gateway); err != nil {
+				return fmt.Errorf("interface %s (%s): default route: %v", name, hw, err)
+			}
+		}
 	}
 	return nil
 }

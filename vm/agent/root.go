@@ -74,15 +74,8 @@ func configure(_ context.Context, req wire.Request) error {
 	if err := unix.Mount("overlay", newRoot, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mounting the overlay root (%s): %v", opts, err)
 	}
-	for _, f := range req.Files {
-		p := filepath.Join(newRoot, f.Path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("writing %s: %v", f.Path, err)
-		}
-		if err := os.WriteFile(p, f.Data, os.FileMode(f.Mode)); err != nil {
-			return fmt.Errorf("writing %s: %v", f.Path, err)
-		}
-		os.Chmod(p, os.FileMode(f.Mode))
+	if err := writeConfigFiles(newRoot, req.Files); err != nil {
+		return err
 	}
 	trace("overlay mounted")
 	if err := switchRoot(); err != nil {

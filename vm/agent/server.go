@@ -30,6 +30,8 @@ type Server struct {
 	// Configure sets up the machine's root (OpConfigure). Tests leave it nil,
 	// which makes configure fail.
 	Configure func(ctx context.Context, req wire.Request) error
+	// Jobs supervises the machine's jobs (jobs.go).
+	Jobs *Supervisor
 	// Power is called after the Result of a poweroff or reboot request has
 	// been sent; it does not return in a real guest.
 	Power func(reboot bool)
@@ -43,6 +45,7 @@ type request struct {
 	id     uint32
 	cancel context.CancelFunc
 	stdin  *queue
+	resize chan wire.WinSize // the latest size asked for, for an exec on a terminal
 }
 
 type handlerFunc func(ctx context.Context, r *request, req wire.Request) wire.Result
@@ -63,6 +66,8 @@ func NewServer(r io.Reader, w io.Writer, reaper *Reaper) *Server {
 		wire.OpReboot:    s.power,
 		wire.OpPing:      func(context.Context, *request, wire.Request) wire.Result { return wire.Result{} },
 	}
+	s.Jobs = NewSupervisor(reaper, func(ev wire.Event) { s.Event(ev) })
+	s.addJobHandlers()
 	return s
 }
 
@@ -99,7 +104,7 @@ func (s *Server) Serve(ctx context.Context) error {
 				continue
 			}
 			rctx, rcancel := context.WithCancel(ctx)
-			r := &request{id: f.ID, cancel: rcancel, stdin: newQueue()}
+			r := &request{id: f.ID, cancel: rcancel, stdin: newQueue(), resize: make(chan wire.WinSize, 1)}
 			if !req.Stdin {
 				r.stdin.close()
 			}
@@ -120,7 +125,7 @@ func (s *Server) Serve(ctx context.Context) error {
 					s.Power(req.Op == wire.OpReboot)
 				}
 			}()
-		case wire.TypeStdin, wire.TypeCancel:
+		case wire.TypeStdin, wire.TypeCancel, wire.TypeResize:
 			s.mu.Lock()
 			r := s.active[f.ID]
 			s.mu.Unlock()
@@ -129,6 +134,8 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 			if f.Type == wire.TypeCancel {
 				r.cancel()
+			} else if f.Type == wire.TypeResize {
+				r.resizeTo(f.Payload)
 			} else if len(f.Payload) == 0 {
 				r.stdin.close()
 			} else {

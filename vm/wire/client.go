@@ -174,6 +174,9 @@ func (c *Client) Call(ctx context.Context, req Request, stdin io.Reader, stdout,
 	if stdin != nil {
 		go c.pump(id, stdin)
 	}
+	if rs, ok := stdin.(Resizer); ok {
+		defer c.forwardResizes(id, rs.Resizes())()
+	}
 	select {
 	case r := <-cl.result:
 		finish()

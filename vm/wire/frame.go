@@ -26,8 +26,8 @@ import (
 // Type says what a frame carries.
 type Type byte
 
-// Frame types. Host-to-guest: Request, Stdin, Cancel. Guest-to-host: Stdout,
-// Stderr, Result, Event.
+// Frame types. Host-to-guest: Request, Stdin, Cancel (and Resize, in tty.go).
+// Guest-to-host: Stdout, Stderr, Result, Event.
 const (
 	TypeRequest Type = 'q'
 	TypeStdin   Type = 'i'
@@ -54,6 +54,8 @@ func (t Type) String() string {
 		return "result"
 	case TypeEvent:
 		return "event"
+	case TypeResize:
+		return "resize"
 	}
 	return fmt.Sprintf("type(%q)", byte(t))
 }

@@ -45,6 +45,12 @@ type Request struct {
 	// Stdin says the host will send Stdin frames; without it the program's
 	// standard input is /dev/null.
 	Stdin bool `json:"stdin,omitempty"`
+	// TTY runs the program on a new terminal of this size, its session's
+	// controlling terminal, for stdin, stdout and stderr alike: output
+	// comes as Stdout frames, Resize frames change the size, and end of
+	// input hangs the terminal up. Without Argv and Shell, the user's
+	// login shell runs.
+	TTY *WinSize `json:"tty,omitempty"`
 
 	// TimeoutMS bounds exec, wait_port and wait_file (0: no bound). On
 	// expiry an exec's process group is killed and Result.TimedOut is set.
@@ -73,6 +79,10 @@ type Request struct {
 	// Interfaces are configured (MAC, addresses, up) after the switch into
 	// the new root; the loopback interface is always brought up.
 	Interfaces []Interface `json:"interfaces,omitempty"`
+
+	// jobs (OpJobs); the other job operations name one in Job
+	Jobs []Job  `json:"jobs,omitempty"`
+	Job  string `json:"job,omitempty"`
 }
 
 // Interface is a network interface the agent configures: the virtio NIC
@@ -84,15 +94,34 @@ type Request struct {
 type Interface struct {
 	MAC   string   `json:"mac"`
 	Addrs []string `json:"addrs"` // CIDR, IPv4 or IPv6
-	PCI   string   `json:"pci,omitempty"`
+	// Gateway, if set, is the IPv4 address of the default route, through
+	// this interface.
+	Gateway string `json:"gateway,omitempty"`
+	PCI     string `json:"pci,omitempty"`
 }
 
 // File is a file the host asks the agent to create at configure time.
 type File struct {
 	Path string `json:"path"`
-	Mode uint32 `json:"mode"`
+	Mode uint32 `json:"mode"` // permission bits, setuid, setgid and sticky included
 	Data []byte `json:"data"`
+	// Kind is "" for a regular file, FileDir for a directory (Data
+	// unused) or FileSymlink for a symbolic link to Data.
+	Kind string `json:"kind,omitempty"`
+	// Append adds Data to the end of the file as the guest sees it
+	// (created if missing), unless it already contains Data: so the same
+	// boot configuration applied again changes nothing.
+	Append bool `json:"append,omitempty"`
+	// UID and GID own the file (default root).
+	UID int `json:"uid,omitempty"`
+	GID int `json:"gid,omitempty"`
 }
+
+// File kinds.
+const (
+	FileDir     = "dir"
+	FileSymlink = "symlink"
+)
 
 // Result is the JSON payload of the Result frame that ends a request.
 type Result struct {
@@ -110,6 +139,9 @@ type Result struct {
 	// read_file
 	Size int64  `json:"size,omitempty"`
 	Mode uint32 `json:"mode,omitempty"`
+
+	// job_status, job_wait
+	Jobs []JobStatus `json:"jobs,omitempty"`
 }
 
 // Event is the JSON payload of an Event frame.
@@ -122,6 +154,10 @@ type Event struct {
 	UptimeMS int64 `json:"uptime_ms,omitempty"`
 	// Message carries human-readable detail (e.g. why the agent gave up).
 	Message string `json:"message,omitempty"`
+	// Job and State: Name "job" reports that job Job entered State (one
+	// of the Job* states), with Message saying why when it failed.
+	Job   string `json:"job,omitempty"`
+	State string `json:"state,omitempty"`
 }
 
 // PortName is the name of the virtio-serial port that carries the protocol

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/vmtest/vmtest/runtime"
+)
+
+// buildFlags are the flags of vmtest build and build-vm.
+type buildFlags struct {
+	boot   bootFlags
+	result string
+	libs   libFlag
+}
+
+func (bf *buildFlags) register(fs *flag.FlagSet) {
+	bf.boot.register(fs)
+	fs.StringVar(&bf.result, "o", "result", "write the script to `DIR`/bin/")
+	fs.Var(&bf.libs, "L", "look for load()ed libraries in `DIR` too (repeatable; then $VMTEST_PATH)")
+}
+
+// cmdBuild is vmtest build FILE: check the file's declarations and write
+// result/bin/run-vms, a script that starts its whole network in the
+// foreground (vmtest start --foreground), as the seed's run-vms does.
+func cmdBuild(args []string) int {
+	fs := flag.NewFlagSet("vmtest build", flag.ContinueOnError)
+	var bf buildFlags
+	bf.register(fs)
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if len(files) != 1 {
+		fmt.Fprintf(os.Stderr, "vmtest build: want one test file, got %d\n", len(files))
+		return exitUsage
+	}
+	return build(files[0], "", bf)
+}
+
+// cmdBuildVM is vmtest build-vm FILE MACHINE: the same for one machine,
+// result/bin/run-<name>-vm (vmtest start --foreground --only NAME).
+func cmdBuildVM(args []string) int {
+	fs := flag.NewFlagSet("vmtest build-vm", flag.ContinueOnError)
+	var bf buildFlags
+	bf.register(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if len(pos) != 2 {
+		fmt.Fprintf(os.Stderr, "vmtest build-vm: want a test file and a machine name, got %d arguments; try: vmtest build-vm examples/ping.star server\n", len(pos))
+		return exitUsage
+	}
+	return build(pos[0], pos[1], bf)
+}
+
+// build writes the script that starts file's network (only the machine
+// only, if not ""), after checking the file's declarations and the host's
+// packages.
+func build(file, only string, bf buildFlags) int {
+	verb := "vmtest build"
+	if only != "" {
+		verb = "vmtest build-vm"
+	}
+	ctx, stop := interruptibleCause()
+	defer stop()
+	machines, _, err := declared(ctx, file, bf.libs, true, io.Discard)
+	if err != nil {
+		fmt.Fprint(os.Stderr, runtime.Report(err))
+		return exitFailure
+	}
+	if only != "" && !slices.Contains(machines, only) {
+		fmt.Fprintf(os.Stderr, "%s: %s declares no machine %q%s\n", verb, file, only, suggest(only, machines))
+		return exitUsage
+	}
+	script, err := startScript(file, only, bf)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", verb, err)
+		return exitFailure
+	}
+	name := "run-vms"
+	if only != "" {
+		name = "run-" + only + "-vm"
+	}
+	path := filepath.Join(bf.result, "bin", name)
+	if err := writeExecutable(path, script); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", verb, err)
+		return exitFailure
+	}
+	fmt.Println(path)
+	return 0
+}
+
+// startScript returns the shell script that execs vmtest start
+// --foreground on file, with absolute paths so that it runs from any
+// directory (the machines' disks are kept in that directory).
+func startScript(file, only string, bf buildFlags) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return "", err
+	}
+	argv := []string{self, "start", "--foreground"}
+	if only != "" {
+		argv = append(argv, "--only", only)
+	}
+	if bf.boot.kernel != "" {
+		k, err := filepath.Abs(bf.boot.kernel)
+		if err != nil {
+			return "", err
+		}
+		argv = append(argv, "--kernel", k)
+	}
+	if bf.boot.accel != "auto" {
+		argv = append(argv, "--accel", bf.boot.accel)
+	}
+	if bf.boot.verbose {
+		argv = append(argv, "-v")
+	}
+	for _, l := range bf.libs {
+		d, err := filepath.Abs(l)
+		if err != nil {
+			return "", err
+		}
+		argv = append(argv, "-L", d)
+	}
+	argv = append(argv, abs)
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		words[i] = shellWord(a)
+	}
+	what := "the machines of " + abs
+	if only != "" {
+		what = "machine " + only + " of " + abs
+	}
+	return fmt.Sprintf(`#!/bin/sh
+# Written by vmtest: starts %s in the
+# foreground, with the prompt if this is a terminal (Ctrl-D stops them).
+# Disks are kept as ./<name>.qcow2 in the directory this runs from;
+# $QEMU_OPTS adds QEMU options; flags of vmtest start may follow.
+exec %s "$@"
+`, what, strings.Join(words, " ")), nil
+}
+
+// shellWord quotes s as one POSIX shell word.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
+}
+
+// writeExecutable writes an executable file atomically, creating its
+// directory.
+func writeExecutable(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
