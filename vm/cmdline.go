@@ -87,15 +87,33 @@ func (m *Machine) qemuArgs(socks map[string]string) []string {
 	// Each NIC is a client of its switch port (the switch listens, so a
 	// rebooted machine's new QEMU finds it again). romfile= skips loading
 	// the PXE option ROM, which a machine booted with -kernel never runs.
+	// Each sits in a PCI slot of its own, by which the agent finds it (see
+	// nicSlot).
 	for i, n := range c.NICs {
 		id := fmt.Sprintf("n%d", i)
 		a = append(a,
 			"-netdev", "stream,id="+id+",server=off,addr.type=unix,addr.path="+strings.ReplaceAll(n.Socket, ",", ",,"),
-			"-device", "virtio-net-pci,netdev="+id+",mac="+n.MAC+",romfile=",
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=%s,mac=%s,romfile=,addr=0x%x", id, n.MAC, nicSlot(i)),
 		)
 	}
 	return append(a, c.QEMUOpts...)
 }
+
+// MaxNICs is how many NICs a machine may have: one per PCI slot from
+// firstNICSlot up to the slot before the q35 chipset's own (0x1f).
+const MaxNICs = 0x1f - firstNICSlot
+
+// firstNICSlot is the PCI slot of a machine's first NIC. Devices placed
+// automatically fill the slots from 1 up, so NICs at fixed slots are found
+// by the agent whatever other devices a machine has (its NICs' MACs cannot
+// tell them apart: see wire.Interface).
+const firstNICSlot = 0x10
+
+// nicSlot is the PCI slot of NIC i on bus 0.
+func nicSlot(i int) int { return firstNICSlot + i }
+
+// nicPCI is the PCI address of NIC i as the guest's sysfs names it.
+func nicPCI(i int) string { return fmt.Sprintf("0000:00:%02x.0", nicSlot(i)) }
 
 // entropy returns fresh random bytes for the guest's pool.
 func entropy() []byte {

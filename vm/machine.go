@@ -117,6 +117,9 @@ func Start(ctx context.Context, art *Artifacts, cfg Config) (*Machine, error) {
 	if cfg.BootTimeout == 0 {
 		cfg.BootTimeout = DefaultBootTimeout
 	}
+	if len(cfg.NICs) > MaxNICs {
+		return nil, fmt.Errorf("machine %s: want at most %d network interfaces, got %d", cfg.Name, MaxNICs, len(cfg.NICs))
+	}
 	m := &Machine{art: art, cfg: cfg, con: newConsole(cfg.Console)}
 	if err := m.boot(ctx); err != nil {
 		return nil, err
@@ -401,10 +404,12 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 		req.Disk = "vda"
 	}
 	if m.cfg.User != nil {
+		// In its automatic slot, below the NICs': the first NIC no entry
+		// names by address.
 		req.Interfaces = append(req.Interfaces, userNetInterface(m.cfg.User))
 	}
-	for _, n := range m.cfg.NICs {
-		req.Interfaces = append(req.Interfaces, wire.Interface{MAC: n.MAC, Addrs: n.Addrs})
+	for i, n := range m.cfg.NICs {
+		req.Interfaces = append(req.Interfaces, wire.Interface{MAC: n.MAC, Addrs: n.Addrs, PCI: nicPCI(i)})
 	}
 	res, err := inst.agent.Call(ctx, req, nil, nil, nil)
 	if err == nil && res.Error != "" {

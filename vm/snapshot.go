@@ -28,8 +28,9 @@ import (
 // maxSnapshots bounds the cache: after each save, the least recently used
 // snapshots beyond this many are removed. A shape changes whenever vmtest,
 // the kernel or QEMU does, and each file holds the non-zero memory of a
-// booted guest (tens of MiB).
-const maxSnapshots = 8
+// booted guest (80 MiB or so): 16 is about 1.4 GB, room for a few shapes
+// of a few vmtest builds (several users or worktrees share a cache).
+const maxSnapshots = 16
 
 // maxSnapConsole bounds the console text a snapshot keeps; a boot with
 // the kernel's messages on (no "quiet") prints some tens of KiB.

@@ -60,6 +60,23 @@ func TestExecStreamsAndStatus(t *testing.T) {
 	}
 }
 
+// TestExecNoSnapshot checks that exec revives its machine from the boot
+// snapshot of its shape unless told --no-snapshot, as its console (-v)
+// says.
+func TestExecNoSnapshot(t *testing.T) {
+	vmtest(t, nil, "exec", "--", "true") // saves the snapshot if need be
+	for _, c := range []struct {
+		flags   []string
+		revived bool
+	}{{nil, true}, {[]string{"--no-snapshot"}, false}} {
+		args := append(append([]string{"exec", "-v"}, c.flags...), "--", "true")
+		_, errs, code := vmtest(t, nil, args...)
+		if revived := strings.Contains(errs, "revived here from boot snapshot"); code != 0 || revived != c.revived {
+			t.Errorf("vmtest %v: exit %d, revived %v; want exit 0, revived %v; console:\n%s", args, code, revived, c.revived, errs)
+		}
+	}
+}
+
 func TestExecSeesHostFiles(t *testing.T) {
 	want, err := os.ReadFile("/etc/debian_version")
 	if err != nil {
@@ -120,7 +137,7 @@ func TestDoctor(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("doctor failed (%d): %s %s", code, out, errs)
 	}
-	for _, want := range []string{"qemu ", "kernel ", "modules ", "vmlinux ", "accel ", "cache "} {
+	for _, want := range []string{"qemu ", "kernel ", "modules ", "vmlinux ", "accel ", "cache ", "snapshots "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doctor does not report %q:\n%s", want, out)
 		}

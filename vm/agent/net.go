@@ -23,9 +23,8 @@ import (
 const linkWait = 10 * time.Second
 
 // configureNetwork brings the loopback interface up and configures the
-// virtio network interfaces in order: the k-th of ifs is the k-th NIC by PCI
-// address (see nicsInOrder). Each gets the MAC the host chose, then its
-// addresses, then is brought up. It speaks rtnetlink itself: no ip(8), no
+// virtio network interfaces ifs name (see matchNICs). Each gets the MAC
+// the host chose, then its addresses, then is brought up. It speaks rtnetlink itself: no ip(8), no
 // process started. IPv6 addresses skip duplicate address detection, so they
 // are usable as soon as this returns. The error names the interface and
 // address that failed.
@@ -45,7 +44,7 @@ func configureNetwork(ifs []wire.Interface) error {
 	if len(ifs) == 0 {
 		return nil
 	}
-	names, err := nicsInOrder(len(ifs), linkWait)
+	names, err := matchNICs(ifs, linkWait)
 	if err != nil {
 		return fmt.Errorf("configuring the network: %v", err)
 	}

@@ -9,33 +9,78 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vmtest/vmtest/vm/wire"
 )
 
-// nicsInOrder returns the names of the machine's virtio network interfaces
-// in the order of their devices' PCI addresses, waiting up to wait until
-// there are at least n. That order is the order of QEMU's -device options,
-// so the host can name each NIC by its position: unlike its MAC, which a
-// machine revived from a boot snapshot inherits from the machine that
-// saved it (the MAC is device state, restored with the rest).
-func nicsInOrder(n int, wait time.Duration) ([]string, error) {
+// nic is a virtio network interface of the guest.
+type nic struct {
+	name string // e.g. eth0
+	pci  string // the PCI address of its device, e.g. 0000:00:10.0
+	dev  string // the sysfs path of its virtio device, which sorts by PCI address
+}
+
+// matchNICs returns the interface name for each of ifs: the NIC at its
+// PCI address, or for one without, the next NIC in PCI address order that
+// no other names. It waits up to wait for the NICs to appear (virtio_net
+// probes them as it loads, so they normally are there). NICs are not
+// found by MAC: a machine revived from a boot snapshot inherits the MACs
+// of the machine that saved it, as device state.
+func matchNICs(ifs []wire.Interface, wait time.Duration) ([]string, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		nics := virtioNICs()
-		if len(nics) >= n {
-			return nics, nil
+		names, err := match(ifs, nics)
+		if err == nil {
+			return names, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("want %d virtio network interfaces, found %d after %s (%s)", n, len(nics), wait, strings.Join(nics, ", "))
+			var have []string
+			for _, n := range nics {
+				have = append(have, n.name+" at "+n.pci)
+			}
+			return nil, fmt.Errorf("%v after %s; the guest has: %s", err, wait, strings.Join(have, ", "))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
+func match(ifs []wire.Interface, nics []nic) ([]string, error) {
+	names := make([]string, len(ifs))
+	taken := map[string]bool{}
+	for i, ifc := range ifs {
+		if ifc.PCI == "" {
+			continue
+		}
+		for _, n := range nics {
+			if n.pci == ifc.PCI {
+				names[i], taken[n.name] = n.name, true
+			}
+		}
+		if names[i] == "" {
+			return nil, fmt.Errorf("no virtio network interface at PCI address %s", ifc.PCI)
+		}
+	}
+	next := 0
+	for i := range ifs {
+		if names[i] != "" {
+			continue
+		}
+		for next < len(nics) && taken[nics[next].name] {
+			next++
+		}
+		if next == len(nics) {
+			return nil, fmt.Errorf("want %d virtio network interfaces, found %d", len(ifs), len(nics))
+		}
+		names[i], taken[nics[next].name] = nics[next].name, true
+	}
+	return names, nil
+}
+
 // virtioNICs lists the interfaces driven by virtio_net, sorted by the sysfs
-// path of their device (/sys/devices/pci0000:00/0000:00:05.0/virtio3),
+// path of their device (/sys/devices/pci0000:00/0000:00:10.0/virtio3),
 // which orders them by PCI address.
-func virtioNICs() []string {
-	type nic struct{ name, dev string }
+func virtioNICs() []nic {
 	var nics []nic
 	dirs, _ := filepath.Glob("/sys/class/net/*")
 	for _, d := range dirs {
@@ -47,12 +92,8 @@ func virtioNICs() []string {
 		if err != nil {
 			continue
 		}
-		nics = append(nics, nic{filepath.Base(d), dev})
+		nics = append(nics, nic{name: filepath.Base(d), pci: filepath.Base(filepath.Dir(dev)), dev: dev})
 	}
 	sort.Slice(nics, func(i, j int) bool { return nics[i].dev < nics[j].dev })
-	names := make([]string, len(nics))
-	for i, n := range nics {
-		names[i] = n.name
-	}
-	return names
+	return nics
 }

@@ -85,17 +85,19 @@ type Request struct {
 	Job  string `json:"job,omitempty"`
 }
 
-// Interface is a network interface the agent configures. The k-th
-// Interface of a request is the guest's k-th virtio NIC in PCI address
-// order, which is the order of QEMU's -device options; the agent gives it
-// MAC before bringing it up. (A NIC cannot be found by its MAC: a machine
-// revived from a boot snapshot has the MACs of the machine that saved it.)
+// Interface is a network interface the agent configures: the virtio NIC
+// at PCI address PCI (e.g. "0000:00:10.0"), or, without one, the next
+// virtio NIC in PCI address order that no other Interface names. The agent
+// gives it MAC before bringing it up. (A NIC cannot be found by its MAC: a
+// machine revived from a boot snapshot has the MACs of the machine that
+// saved it.)
 type Interface struct {
 	MAC   string   `json:"mac"`
 	Addrs []string `json:"addrs"` // CIDR, IPv4 or IPv6
 	// Gateway, if set, is the IPv4 address of the default route, through
 	// this interface.
 	Gateway string `json:"gateway,omitempty"`
+	PCI     string `json:"pci,omitempty"`
 }
 
 // File is a file the host asks the agent to create at configure time.
