@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmtest/vmtest/vm"
 	"github.com/vmtest/vmtest/vm/disk"
+	"github.com/vmtest/vmtest/vm/lines"
 	"github.com/vmtest/vmtest/vm/wire"
 )
 
@@ -31,7 +32,7 @@ type Machine struct {
 
 	mu      sync.Mutex // held during boots and power changes
 	vm      *vm.Machine
-	con     *console // the whole run's console, across boots
+	con     *lines.History // the whole run's console, across boots
 	logFile *os.File
 	closed  bool
 	disk    disk.Image // made at the first boot
@@ -168,7 +169,7 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 		}
 	}
 	m.disk = img
-	m.con.setOut(m.consoleSink())
+	m.con.SetOut(m.consoleSink())
 	v, err := vm.Start(ctx, art, vm.Config{
 		Name:         m.Name(),
 		Memory:       m.spec.Memory,

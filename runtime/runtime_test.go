@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -72,37 +71,6 @@ Architecture: all
 	}
 	if _, err := MissingPackages(filepath.Join(t.TempDir(), "none"), []string{"x"}); err == nil {
 		t.Error("a missing status file is not an error")
-	}
-}
-
-func TestConsoleWait(t *testing.T) {
-	c := newConsole(nil)
-	c.Write([]byte("booting\r\nlogin: "))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if line, err := c.Wait(ctx, regexp.MustCompile("^boot")); err != nil || line != "booting" {
-		t.Fatalf("history: %q, %v", line, err)
-	}
-	if line, err := c.Wait(ctx, regexp.MustCompile("login: $")); err != nil || line != "login: " {
-		t.Fatalf("prompt: %q, %v", line, err)
-	}
-	done := make(chan string)
-	go func() {
-		line, _ := c.Wait(ctx, regexp.MustCompile("ready"))
-		done <- line
-	}()
-	c.Write([]byte("root\nservice rea"))
-	c.Write([]byte("dy\n"))
-	if line := <-done; line != "login: root" && line != "service ready" {
-		t.Fatalf("later line: %q", line)
-	}
-	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel2()
-	if _, err := c.Wait(short, regexp.MustCompile("never")); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("no match: %v", err)
-	}
-	if tail := c.Tail(2); !slices.Equal(tail, []string{"login: root", "service ready"}) {
-		t.Errorf("tail %q", tail)
 	}
 }
 
