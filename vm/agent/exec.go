@@ -22,8 +22,9 @@ import (
 )
 
 // DefaultPath is the PATH of programs the agent runs, unless the request
-// sets its own.
-const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+// sets its own. It ends with Debian's games directories, as a user's
+// login PATH does, so that packaged games (openarena) run by name.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/games:/usr/games"
 
 // drainGrace is how long an exec waits, after its program exited, for the
 // program's output pipes to reach end of file. A background process that
