@@ -73,6 +73,16 @@ func TestReadScreens(t *testing.T) {
 	}
 }
 
+// TestEmptyConsoleReadsNothing: a console with nothing but its cursor
+// (an underline) reads as "".
+func TestEmptyConsoleReadsNothing(t *testing.T) {
+	needTesseract(t)
+	got, err := Read(t.Context(), loadPNG(t, "testdata/console-cursor.png"), Options{})
+	if got != "" || err != nil {
+		t.Fatalf("got %q, %v; want \"\"", got, err)
+	}
+}
+
 // errorRate is the edit distance between got and want, white space
 // collapsed, per character of want.
 func errorRate(got, want string) float64 {
