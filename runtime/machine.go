@@ -183,6 +183,7 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 		KernelParams: m.spec.KernelParams,
 		QEMUOpts:     append(slices.Clone(m.spec.QEMUOpts), m.net.opts.QEMUOpts...),
 		Jobs:         m.jobs(),
+		Display:      m.spec.HasDisplay(),
 		OnEvent:      m.onEvent,
 	})
 	if err != nil {

@@ -20,10 +20,13 @@ type Artifacts struct {
 	QEMU      string // qemu-system-x86_64
 	Kernel    string // the ELF vmlinux, booted through PVH
 	Initramfs string // the agent as /init plus the modules it loads
-	Firmware  string // qboot, or "" for QEMU's default BIOS
-	AccelArgs []string
-	Accel     accel.Verdict
-	Release   string // the kernel release
+	// DisplayInitramfs is Initramfs with the display group too (see
+	// initramfs.DisplayModules), for machines with Config.Display.
+	DisplayInitramfs string
+	Firmware         string // qboot, or "" for QEMU's default BIOS
+	AccelArgs        []string
+	Accel            accel.Verdict
+	Release          string // the kernel release
 	// TSCKHz is the host's time stamp counter frequency, given to TCG
 	// guests so that they need not calibrate it (see package tsc); 0
 	// leaves them to it.
@@ -90,14 +93,20 @@ func Prepare(ctx context.Context, o Options) (*Artifacts, error) {
 			return nil, fmt.Errorf("locating the vmtest binary for the guest agent: %v", err)
 		}
 	}
-	initrd, err := initramfs.Build(initramfs.Spec{
+	spec := initramfs.Spec{
 		Agent:      agent,
 		Release:    k.Release,
 		ModulesDir: k.ModulesDir,
 		Modules:    initramfs.DefaultModules(),
 		OnDemand:   initramfs.OnDemandModules(),
 		CacheDir:   dir,
-	})
+	}
+	initrd, err := initramfs.Build(spec)
+	if err != nil {
+		return nil, err
+	}
+	spec.OnDemand["display"] = initramfs.DisplayModules()
+	displayInitrd, err := initramfs.Build(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +114,7 @@ func Prepare(ctx context.Context, o Options) (*Artifacts, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Artifacts{QEMU: qemu, Kernel: vmlinux, Initramfs: initrd, AccelArgs: accel.QEMUArgs(v), Accel: v, Release: k.Release}
+	a := &Artifacts{QEMU: qemu, Kernel: vmlinux, Initramfs: initrd, DisplayInitramfs: displayInitrd, AccelArgs: accel.QEMUArgs(v), Accel: v, Release: k.Release}
 	if _, err := os.Stat(DefaultFirmware); err == nil {
 		a.Firmware = DefaultFirmware
 	}

@@ -56,6 +56,13 @@ func (c *Client) Screendump(ctx context.Context, file string) error {
 	return err
 }
 
+// ScreendumpPNG makes QEMU write the primary display to file as PNG,
+// whatever file's name. The rest is as for Screendump.
+func (c *Client) ScreendumpPNG(ctx context.Context, file string) error {
+	_, err := c.Execute(ctx, "screendump", map[string]string{"filename": file, "format": "png"})
+	return err
+}
+
 // SystemReset resets the machine, as pressing the reset button would.
 func (c *Client) SystemReset(ctx context.Context) error {
 	_, err := c.Execute(ctx, "system_reset", nil)
