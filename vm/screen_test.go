@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/vmtest/vmtest/vm"
+	"github.com/vmtest/vmtest/vm/keys"
 )
 
 // TestDisplay boots a display machine cold, which saves the boot snapshot
 // of its shape, and one revived from it: on both, what the guest writes
-// on tty1 is on the screen dump, and the VNC server answers on its socket.
+// on tty1 is on the screen dump, the VNC server answers on its socket,
+// and keys typed reach tty1.
 func TestDisplay(t *testing.T) {
 	a, _ := snapshotArtifacts(t)
 	rd, err := vm.NewRunDir()
@@ -46,6 +48,17 @@ func TestDisplay(t *testing.T) {
 		}
 		if banner := rfbBanner(t, m.VNCSocket()); !strings.HasPrefix(banner, "RFB 003.00") {
 			t.Errorf("%s: the VNC socket answered %q, want an RFB banner", name, banner)
+		}
+		// The keyboard reaches tty1, revived or not.
+		sh(t, m, `(exec < /dev/tty1; touch /tmp/ready; read -r l; echo "$l" > /tmp/line) > /dev/null 2>&1 &
+			while [ ! -e /tmp/ready ]; do sleep 0.1; done`)
+		for _, c := range []keys.Combo{{"shift", "o"}, {"k"}, {"ret"}} {
+			if err := m.SendKey(context.Background(), c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := sh(t, m, "while [ ! -s /tmp/line ]; do sleep 0.1; done; cat /tmp/line"); got != "Ok\n" {
+			t.Errorf("%s: typed Ok on tty1, the guest read %q", name, got)
 		}
 	}
 }
