@@ -21,8 +21,11 @@ type Artifacts struct {
 	Kernel    string // the ELF vmlinux, booted through PVH
 	Initramfs string // the agent as /init plus the modules it loads
 	// DisplayInitramfs is Initramfs with the display group too (see
-	// initramfs.DisplayModules), for machines with Config.Display.
+	// initramfs.DisplayModules), for machines with Config.Display; ""
+	// if it could not be built (a kernel without those modules), and
+	// DisplayErr says why: machines without a display boot all the same.
 	DisplayInitramfs string
+	DisplayErr       error
 	Firmware         string // qboot, or "" for QEMU's default BIOS
 	AccelArgs        []string
 	Accel            accel.Verdict
@@ -106,15 +109,12 @@ func Prepare(ctx context.Context, o Options) (*Artifacts, error) {
 		return nil, err
 	}
 	spec.OnDemand["display"] = initramfs.DisplayModules()
-	displayInitrd, err := initramfs.Build(spec)
-	if err != nil {
-		return nil, err
-	}
+	displayInitrd, displayErr := initramfs.Build(spec)
 	v, err := accel.Prober{QEMU: qemu, CacheDir: dir, Timeout: ProbeTimeout}.Choose(ctx, o.Accel)
 	if err != nil {
 		return nil, err
 	}
-	a := &Artifacts{QEMU: qemu, Kernel: vmlinux, Initramfs: initrd, DisplayInitramfs: displayInitrd, AccelArgs: accel.QEMUArgs(v), Accel: v, Release: k.Release}
+	a := &Artifacts{QEMU: qemu, Kernel: vmlinux, Initramfs: initrd, DisplayInitramfs: displayInitrd, DisplayErr: displayErr, AccelArgs: accel.QEMUArgs(v), Accel: v, Release: k.Release}
 	if _, err := os.Stat(DefaultFirmware); err == nil {
 		a.Firmware = DefaultFirmware
 	}

@@ -107,8 +107,8 @@ func (m *Machine) qemuArgs(socks map[string]string) []string {
 // initramfs is the image the machine boots with: with the display modules
 // if it has a display.
 func (m *Machine) initramfs() string {
-	if m.cfg.Display && m.art.DisplayInitramfs != "" {
-		return m.art.DisplayInitramfs
+	if m.cfg.Display {
+		return m.art.DisplayInitramfs // Start checked that there is one
 	}
 	return m.art.Initramfs
 }

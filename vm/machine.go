@@ -126,6 +126,9 @@ func Start(ctx context.Context, art *Artifacts, cfg Config) (*Machine, error) {
 	if len(cfg.NICs) > MaxNICs {
 		return nil, fmt.Errorf("machine %s: want at most %d network interfaces, got %d", cfg.Name, MaxNICs, len(cfg.NICs))
 	}
+	if cfg.Display && art.DisplayInitramfs == "" {
+		return nil, fmt.Errorf("machine %s: a display needs the kernel's bochs DRM driver and evdev: %v", cfg.Name, art.DisplayErr)
+	}
 	m := &Machine{art: art, cfg: cfg, con: newConsole(cfg.Console)}
 	if err := m.boot(ctx); err != nil {
 		return nil, err
