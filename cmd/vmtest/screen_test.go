@@ -11,12 +11,14 @@ import (
 // TestRunScreen runs testdata/run/screen.star, typing on a display
 // machine's keyboard, with --display: the run prints the machine's VNC
 // socket and writes a screenshot of the screen's size, with the typed
-// text on it.
+// text on it. The file's last line, a screenshot of the machine after it
+// stopped, fails as it should.
 func TestRunScreen(t *testing.T) {
 	out := t.TempDir()
 	stdout, stderr, code := vmtest(t, nil, "run", "--display", "--out", out, "testdata/run/screen.star")
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	want := "testdata/run/screen.star:38:16: machine.screenshot: term: the machine is not running: start it first (start() or start_all()); a screen action does not boot it\n"
+	if code != exitFailure || !strings.Contains(stdout, want) || strings.Count(stdout, "Traceback") != 1 {
+		t.Fatalf("exit %d, want %d and only this failure: %s\n%s\n%s", code, exitFailure, want, stdout, stderr)
 	}
 	if !strings.Contains(stdout, "term: screen: VNC on unix socket /") || !strings.Contains(stdout, "/vnc.sock") {
 		t.Errorf("--display printed no VNC socket:\n%s", stdout)
