@@ -73,6 +73,12 @@ func cmdDoctor(args []string) int {
 		} else {
 			report("guest mods", strings.Join(initramfs.DefaultModules(), " "), nil)
 		}
+		// Only machines with display = True need these.
+		if _, err := initramfs.Resolve(k.ModulesDir, initramfs.DisplayModules()); err != nil {
+			fmt.Printf("%-12s note     machines with a display cannot boot: %v\n", "display", err)
+		} else {
+			report("display", strings.Join(initramfs.DisplayModules(), " ")+" (for display = True)", nil)
+		}
 		if dir != "" {
 			p, err := kernel.VMLinux(k, dir)
 			report("vmlinux", p+" (PVH)", err)
