@@ -38,8 +38,9 @@ func loadPNG(t testing.TB, path string) image.Image {
 }
 
 // TestReadScreens reads real screendumps of vmtest guests (QEMU's VGA,
-// 1280×800): the text console (fbcon's 8×16 VGA font, light on dark)
-// and an X screen with a dark and a light xterm. Each must yield the
+// 1280×800): the text console (fbcon's 8×16 VGA font, light on dark; the
+// same text in the kernel's Terminus 16×32, fbcon=font:TER16x32) and an
+// X screen with a dark and a light xterm. Each must yield the
 // lines listed; the error rate against the whole text (testdata/*.txt,
 // what was printed) is logged, not asserted: it is tesseract's, and
 // varies with its version.
@@ -51,6 +52,7 @@ func TestReadScreens(t *testing.T) {
 	}{
 		{"console-login.png", []string{"screen login: root", "Login incorrect", "Main PID: 1234 (nginx)", "[OK] {json: true} <tag> 3.14159"}},
 		{"console-services.png", []string{"OCR 42", "ssh 22/tcp # SSH Remote Login Protocol", "domain 53/tcp # Domain Name Server"}},
+		{"console-terminus.png", []string{"screen login: root", "Welcome to vmtest!", "Main PID: 1234 (nginx)", "Active: active (running) since Sun 2026-11-22 03:05:19 UTC; 42s ago"}},
 		{"x11-xterms.png", []string{"VMTEST OCR 42", "The quick brown fox jumps over the lazy dog", "user@host:~$ make check", "PASS: 12 of 12 tests"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -139,6 +141,9 @@ func TestBlankScreenRunsNoTesseract(t *testing.T) {
 
 func TestMissingTesseractSaysHowToInstall(t *testing.T) {
 	_, err := Read(t.Context(), uniform(8, 8, color.Black), Options{Tesseract: "no-such-tesseract-here"})
+	if err2 := Check(Options{Tesseract: "no-such-tesseract-here"}); err2 == nil || err2.Error() != err.Error() {
+		t.Errorf("Check says %v, Read %v", err2, err)
+	}
 	if !errors.Is(err, ErrNoTesseract) || !strings.Contains(err.Error(), "apt-get install -y tesseract-ocr") ||
 		!strings.Contains(err.Error(), "no-such-tesseract-here not found in PATH") {
 		t.Fatalf("got %v", err)

@@ -42,16 +42,9 @@ const killGrace = time.Second
 // 3× on this class of host); when ctx is done, tesseract is killed and
 // Read returns ctx's cause.
 func Read(ctx context.Context, img image.Image, opts Options) (string, error) {
-	prog := opts.Tesseract
-	if prog == "" {
-		prog = "tesseract"
-	}
-	path, err := exec.LookPath(prog)
+	path, err := opts.program()
 	if err != nil {
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("%w, %s not found in PATH; install it with: %s", ErrNoTesseract, prog, InstallHint)
-		}
-		return "", fmt.Errorf("running %s: %v", prog, err)
+		return "", err
 	}
 	scale := opts.Scale
 	if scale == 0 {
@@ -88,6 +81,30 @@ func Read(ctx context.Context, img image.Image, opts Options) (string, error) {
 		return "", fmt.Errorf("tesseract failed: %s; check it with: tesseract --list-langs (it needs eng; %s)", msg, InstallHint)
 	}
 	return clean(stdout.String()), nil
+}
+
+// Check returns the error Read would return because tesseract is
+// missing, without reading anything: a caller checks it before it
+// begins to poll a screen.
+func Check(opts Options) error {
+	_, err := opts.program()
+	return err
+}
+
+// program returns the path of the tesseract to run.
+func (o Options) program() (string, error) {
+	prog := o.Tesseract
+	if prog == "" {
+		prog = "tesseract"
+	}
+	path, err := exec.LookPath(prog)
+	if err != nil {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("%w, %s not found in PATH; install it with: %s", ErrNoTesseract, prog, InstallHint)
+		}
+		return "", fmt.Errorf("running %s: %v", prog, err)
+	}
+	return path, nil
 }
 
 // pgm encodes g as a binary PGM (P5).
