@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmtest/vmtest/runtime/ocr"
 	"github.com/vmtest/vmtest/vm"
 	"github.com/vmtest/vmtest/vm/accel"
 	"github.com/vmtest/vmtest/vm/cache"
@@ -92,6 +93,12 @@ func cmdDoctor(args []string) int {
 		} else {
 			report(t.name, p, nil)
 		}
+	}
+	// Only reading screens (get_screen_text, wait_for_text) needs it.
+	if p, err := exec.LookPath("tesseract"); err != nil {
+		fmt.Printf("%-12s note     not found: machines' screens cannot be read by OCR (%s)\n", "tesseract", ocr.InstallHint)
+	} else {
+		report("tesseract", p+" (for get_screen_text, wait_for_text)", nil)
 	}
 	if qemu != "" && dir != "" {
 		v, err := accel.Prober{QEMU: qemu, CacheDir: dir, Timeout: vm.ProbeTimeout}.Choose(ctx, bf.accel)
