@@ -16,9 +16,10 @@ cd "$(dirname "$0")"
 # (gcov) make coverage reports; chromium renders one in the tests. The
 # network tests and examples use vde2 (vde_switch, vde_plug), tcpdump,
 # apache2 (examples/proxy.star) and iperf3 (the switch benchmark); tmux is
-# the terminal the prompt's tests type into.
+# the terminal the prompt's tests type into. tesseract-ocr reads machines'
+# screens (get_screen_text, wait_for_text), on the host.
 PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs busybox-static cpio iputils-ping python3 curl
-	lcov gcc chromium vde2 tcpdump apache2 iperf3 tmux)
+	lcov gcc chromium vde2 tcpdump apache2 iperf3 tmux tesseract-ocr)
 # The service examples run Debian's own daemons in the guests, from the
 # host's files: they are installed here, but not started on the host.
 PACKAGES+=(openssh-server openssh-client libapache2-mod-svn subversion postgresql postgresql-client

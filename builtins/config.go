@@ -46,6 +46,7 @@ var configKeys = []configKey{
 	{"users", setUsers, emptyDict},
 	{"groups", setGroups, emptyDict},
 	{"services", setServices, emptyList},
+	{"display", setDisplay, func() starlark.Value { return starlark.False }},
 }
 
 // laterKeys are keys of the script API (DESIGN.md) this vmtest does not
@@ -186,6 +187,17 @@ func setEnv(s *runtime.Spec, v starlark.Value) error {
 		}
 		s.Env = append(s.Env, k+"="+val)
 	}
+	return nil
+}
+
+// setDisplay reads display = True: the machine gets a screen (see
+// runtime.Spec.Display).
+func setDisplay(s *runtime.Spec, v starlark.Value) error {
+	b, ok := v.(starlark.Bool)
+	if !ok {
+		return fmt.Errorf("want True or False, got %s", v.Type())
+	}
+	s.Display = bool(b)
 	return nil
 }
 

@@ -59,14 +59,17 @@ var methods = map[string]methodFunc{
 	"start_job":             (*Machine).startJob,
 	"stop_job":              (*Machine).stopJob,
 	"job_status":            (*Machine).jobStatus,
+	"screenshot":            (*Machine).screenshot,
+	"send_keys":             (*Machine).sendKeys,
+	"send_key":              (*Machine).sendKeys,
+	"send_chars":            (*Machine).sendChars,
+	"get_screen_text":       (*Machine).getScreenText,
+	"wait_for_text":         (*Machine).waitForText,
 }
 
 // laterMethods are methods of the script API (DESIGN.md) this vmtest
 // does not implement yet.
-var laterMethods = []string{
-	"screenshot", "send_keys", "send_chars", "get_screen_text",
-	"wait_for_text", "wait_for_x", "wait_for_window",
-}
+var laterMethods = []string{"wait_for_x", "wait_for_window"}
 
 var machineAttrNames = func() []string {
 	names := slices.Clone(nodeAttrs)

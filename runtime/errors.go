@@ -28,6 +28,10 @@ type Error struct {
 	Job       string
 	JobState  string
 	JobOutput []string
+	// Screen is the text last read on the machine's screen, when the
+	// action read it (ScreenRead), by OCR.
+	Screen     string
+	ScreenRead bool
 	// TimedOut: the action's own timeout ran out (not the run's).
 	TimedOut bool
 	Err      error // the underlying error, if any
@@ -40,6 +44,8 @@ func (e *Error) Unwrap() error { return e.Err }
 const (
 	reportOutputLines  = 20
 	reportConsoleLines = 20
+	// A screen's text is shown whole: a 1024×768 console has 48 lines.
+	reportScreenLines = 100
 )
 
 // Details returns the report's lines after the message, each indented by
@@ -68,6 +74,17 @@ func (e *Error) Details() string {
 			fmt.Fprintf(&b, "  state:   %s\n", e.JobState)
 		}
 		section("output of job "+e.Job, strings.Join(e.JobOutput, "\n"))
+	}
+	if e.ScreenRead {
+		lines := lastLines(e.Screen, reportScreenLines)
+		if len(lines) == 0 {
+			fmt.Fprintf(&b, "  text on the screen of %s, as last read: none\n", e.Machine)
+		} else {
+			fmt.Fprintf(&b, "  text on the screen of %s, as last read (%s):\n", e.Machine, plural(len(lines), "line"))
+		}
+		for _, l := range lines {
+			fmt.Fprintf(&b, "    %s\n", l)
+		}
 	}
 	section("stdout", e.Stdout)
 	section("stderr", e.Stderr)

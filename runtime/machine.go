@@ -118,6 +118,9 @@ func (m *Machine) bootLocked(ctx context.Context) error {
 		return err
 	}
 	log.Machinef(m.Name(), "up after %s%s", round(time.Since(start)), bootHow(m.vm.LastBoot()))
+	if sock := m.vm.VNCSocket(); sock != "" && m.net.opts.ShowScreens {
+		log.Machinef(m.Name(), "screen: VNC on unix socket %s", sock)
+	}
 	return nil
 }
 
@@ -183,6 +186,7 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 		KernelParams: m.spec.KernelParams,
 		QEMUOpts:     append(slices.Clone(m.spec.QEMUOpts), m.net.opts.QEMUOpts...),
 		Jobs:         m.jobs(),
+		Display:      m.spec.HasDisplay(),
 		OnEvent:      m.onEvent,
 	})
 	if err != nil {

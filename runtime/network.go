@@ -57,6 +57,9 @@ type Options struct {
 	SourceDir string
 	// Capture records every vlan to net/vlan<N>.pcap in OutDir (--pcap).
 	Capture bool
+	// ShowScreens logs, at every boot of a machine with a display, the
+	// unix socket its screen can be watched on with VNC (--display).
+	ShowScreens bool
 
 	// For interactive use (vmtest start, build-vm):
 	//

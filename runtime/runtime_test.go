@@ -117,6 +117,25 @@ func TestErrorDetails(t *testing.T) {
 	}
 }
 
+// TestErrorDetailsScreen: a wait for text on the screen shows the text
+// it last read, whole, or says there was none.
+func TestErrorDetailsScreen(t *testing.T) {
+	e := &Error{Machine: "m", Msg: "no text on the screen matched /x/ within 5s (3 readings)", Screen: "login: root\nPassword:\n", ScreenRead: true,
+		Console: []string{"ready"}}
+	want := "  text on the screen of m, as last read (2 lines):\n    login: root\n    Password:\n  console of m (last 1 lines):\n    ready\n"
+	if got := e.Details(); got != want {
+		t.Errorf("details:\n%s\nwant:\n%s", got, want)
+	}
+	e.Screen = ""
+	if got, want := e.Details(), "  text on the screen of m, as last read: none\n  console of m (last 1 lines):\n    ready\n"; got != want {
+		t.Errorf("details:\n%s\nwant:\n%s", got, want)
+	}
+	e.ScreenRead = false
+	if got, want := e.Details(), "  console of m (last 1 lines):\n    ready\n"; got != want {
+		t.Errorf("details:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestDeclareOnly(t *testing.T) {
 	n := New(Options{DeclareOnly: true, NoPackageCheck: true})
 	defer n.Close()

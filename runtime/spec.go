@@ -37,7 +37,16 @@ type Spec struct {
 	// systemd service units (see services.go).
 	Jobs     []wire.Job
 	Services []string
+
+	// Display gives the machine a screen (see vm.Config.Display); X11
+	// implies one.
+	Display bool
+	X11     bool
 }
+
+// HasDisplay reports whether the machine has a screen: display = True or
+// x11 = True.
+func (s *Spec) HasDisplay() bool { return s.Display || s.X11 }
 
 // Defaults of a Spec's fields.
 const (

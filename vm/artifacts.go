@@ -20,10 +20,16 @@ type Artifacts struct {
 	QEMU      string // qemu-system-x86_64
 	Kernel    string // the ELF vmlinux, booted through PVH
 	Initramfs string // the agent as /init plus the modules it loads
-	Firmware  string // qboot, or "" for QEMU's default BIOS
-	AccelArgs []string
-	Accel     accel.Verdict
-	Release   string // the kernel release
+	// DisplayInitramfs is Initramfs with the display group too (see
+	// initramfs.DisplayModules), for machines with Config.Display; ""
+	// if it could not be built (a kernel without those modules), and
+	// DisplayErr says why: machines without a display boot all the same.
+	DisplayInitramfs string
+	DisplayErr       error
+	Firmware         string // qboot, or "" for QEMU's default BIOS
+	AccelArgs        []string
+	Accel            accel.Verdict
+	Release          string // the kernel release
 	// TSCKHz is the host's time stamp counter frequency, given to TCG
 	// guests so that they need not calibrate it (see package tsc); 0
 	// leaves them to it.
@@ -90,22 +96,25 @@ func Prepare(ctx context.Context, o Options) (*Artifacts, error) {
 			return nil, fmt.Errorf("locating the vmtest binary for the guest agent: %v", err)
 		}
 	}
-	initrd, err := initramfs.Build(initramfs.Spec{
+	spec := initramfs.Spec{
 		Agent:      agent,
 		Release:    k.Release,
 		ModulesDir: k.ModulesDir,
 		Modules:    initramfs.DefaultModules(),
 		OnDemand:   initramfs.OnDemandModules(),
 		CacheDir:   dir,
-	})
+	}
+	initrd, err := initramfs.Build(spec)
 	if err != nil {
 		return nil, err
 	}
+	spec.OnDemand["display"] = initramfs.DisplayModules()
+	displayInitrd, displayErr := initramfs.Build(spec)
 	v, err := accel.Prober{QEMU: qemu, CacheDir: dir, Timeout: ProbeTimeout}.Choose(ctx, o.Accel)
 	if err != nil {
 		return nil, err
 	}
-	a := &Artifacts{QEMU: qemu, Kernel: vmlinux, Initramfs: initrd, AccelArgs: accel.QEMUArgs(v), Accel: v, Release: k.Release}
+	a := &Artifacts{QEMU: qemu, Kernel: vmlinux, Initramfs: initrd, DisplayInitramfs: displayInitrd, DisplayErr: displayErr, AccelArgs: accel.QEMUArgs(v), Accel: v, Release: k.Release}
 	if _, err := os.Stat(DefaultFirmware); err == nil {
 		a.Firmware = DefaultFirmware
 	}

@@ -59,7 +59,7 @@ func (m *Machine) qemuArgs(socks map[string]string) []string {
 	params = append(params, c.KernelParams...)
 	a = append(a,
 		"-kernel", m.art.Kernel,
-		"-initrd", m.art.Initramfs,
+		"-initrd", m.initramfs(),
 		"-append", strings.Join(params, " "),
 		"-chardev", "socket,id=con,path="+socks["console"],
 		"-serial", "chardev:con",
@@ -96,7 +96,21 @@ func (m *Machine) qemuArgs(socks map[string]string) []string {
 			"-device", fmt.Sprintf("virtio-net-pci,netdev=%s,mac=%s,romfile=,addr=0x%x", id, n.MAC, nicSlot(i)),
 		)
 	}
+	// The display last, so that it does not move the automatically placed
+	// devices before it to other slots.
+	if c.Display {
+		a = append(a, displayArgs(socks["vnc"])...)
+	}
 	return append(a, c.QEMUOpts...)
+}
+
+// initramfs is the image the machine boots with: with the display modules
+// if it has a display.
+func (m *Machine) initramfs() string {
+	if m.cfg.Display {
+		return m.art.DisplayInitramfs // Start checked that there is one
+	}
+	return m.art.Initramfs
 }
 
 // MaxNICs is how many NICs a machine may have: one per PCI slot from

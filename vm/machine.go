@@ -53,6 +53,12 @@ type Config struct {
 	// Jobs are declared to the agent at every boot, once the root is
 	// set up; it starts them (wire.OpJobs).
 	Jobs []wire.Job
+	// Display gives the machine a screen: a VGA adapter whose frame
+	// buffer shows the guest's text console tty1 (and an X server, if one
+	// runs), a VNC server on the unix socket VNCSocket() to watch it, and
+	// Screendump and SendKeys. The keyboard (PS/2) is there in every
+	// machine.
+	Display bool
 	// OnEvent, if not nil, receives the agent's events other than hello
 	// (job state changes), from the connection's reader goroutine: it must
 	// not block.
@@ -119,6 +125,9 @@ func Start(ctx context.Context, art *Artifacts, cfg Config) (*Machine, error) {
 	}
 	if len(cfg.NICs) > MaxNICs {
 		return nil, fmt.Errorf("machine %s: want at most %d network interfaces, got %d", cfg.Name, MaxNICs, len(cfg.NICs))
+	}
+	if cfg.Display && art.DisplayInitramfs == "" {
+		return nil, fmt.Errorf("machine %s: a display needs the kernel's bochs DRM driver and evdev: %v", cfg.Name, art.DisplayErr)
 	}
 	m := &Machine{art: art, cfg: cfg, con: newConsole(cfg.Console)}
 	if err := m.boot(ctx); err != nil {
@@ -256,6 +265,15 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 			return nil, fmt.Errorf("machine %s: %v", m.cfg.Name, err)
 		}
 		socks[name], lns[name] = p, l
+	}
+	if m.cfg.Display {
+		// QEMU listens on this one, for whoever wants to watch.
+		p := m.VNCSocket()
+		if len(p) >= 108 {
+			return nil, fmt.Errorf("machine %s: socket path %s is longer than a unix socket allows (107 bytes); use a shorter TMPDIR", m.cfg.Name, p)
+		}
+		os.Remove(p)
+		socks["vnc"] = p
 	}
 
 	inst := &instance{exited: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10}}

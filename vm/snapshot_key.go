@@ -25,7 +25,7 @@ const snapshotFormat = "vmtest-snapshot-1"
 // the kernel command line and the machine's qemu_opts.
 func (m *Machine) snapshotKey() string {
 	parts := [][]byte{[]byte(snapshotFormat), []byte(wire.ProtocolVersion)}
-	for _, p := range []string{m.art.QEMU, m.art.Firmware, m.art.Kernel, m.art.Initramfs} {
+	for _, p := range []string{m.art.QEMU, m.art.Firmware, m.art.Kernel, m.initramfs()} {
 		parts = append(parts, []byte(p), fileStamp(p))
 	}
 	parts = append(parts, cpuFlags())
@@ -35,7 +35,8 @@ func (m *Machine) snapshotKey() string {
 	return cache.Key(parts...)
 }
 
-// shapeArgs is the machine's QEMU command line with its name, sockets,
+// shapeArgs is the machine's QEMU command line with its name, sockets
+// (the VNC server's too: a display backend is not part of a migration),
 // disk file, MACs and port forwards replaced by placeholders: the same for every machine
 // of its shape. Those values do not reach the guest before hello: the
 // chardevs and netdevs behind the sockets are not part of a migration, the
@@ -58,7 +59,7 @@ func (m *Machine) shapeArgs() []string {
 		c.User = &UserNet{MAC: "52:54:00:00:00:00", Restrict: true}
 	}
 	shaped := &Machine{art: m.art, cfg: c}
-	return shaped.qemuArgs(map[string]string{"console": "console", "qmp": "qmp", "agent": "agent"})
+	return shaped.qemuArgs(map[string]string{"console": "console", "qmp": "qmp", "agent": "agent", "vnc": "vnc"})
 }
 
 // fileStamp identifies a file's version by its size and modification

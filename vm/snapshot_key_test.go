@@ -1,6 +1,9 @@
 package vm
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // Machines that differ only in what the guest cannot see before hello
 // (names, disks, MACs, port forwards) share a boot snapshot; a different
@@ -22,5 +25,31 @@ func TestSnapshotShapeIgnoresIdentity(t *testing.T) {
 	}
 	if c := mk("c", "52:54:00:00:00:03", nil, 2); c.snapshotKey() == a.snapshotKey() {
 		t.Error("a machine with another NIC has the same shape")
+	}
+}
+
+// A display is part of a machine's shape, its VNC socket is not; a machine
+// without a display has neither VGA nor VNC.
+func TestSnapshotShapeOfDisplay(t *testing.T) {
+	art := &Artifacts{QEMU: "qemu", Kernel: "vmlinux", Initramfs: "initrd", DisplayInitramfs: "initrd-display"}
+	mk := func(name string, display bool) *Machine {
+		return &Machine{art: art, cfg: Config{Name: name, Memory: 512, CPUs: 1, Dir: "/run/" + name, Display: display}}
+	}
+	plain, a, b := mk("p", false), mk("a", true), mk("b", true)
+	if a.snapshotKey() != b.snapshotKey() {
+		t.Errorf("display machines differing in name have different shapes:\n%q\n%q", a.shapeArgs(), b.shapeArgs())
+	}
+	if plain.snapshotKey() == a.snapshotKey() {
+		t.Error("a machine with a display has the shape of one without")
+	}
+	args := strings.Join(plain.qemuArgs(map[string]string{"console": "c", "qmp": "q", "agent": "a"}), " ")
+	if strings.Contains(args, "VGA") || strings.Contains(args, "-vnc") || strings.Contains(args, "initrd-display") {
+		t.Errorf("a machine without a display has display arguments: %s", args)
+	}
+	args = strings.Join(a.qemuArgs(map[string]string{"console": "c", "qmp": "q", "agent": "a", "vnc": "/run/a/vnc.sock"}), " ")
+	for _, want := range []string{"-device VGA,", "-vnc unix:/run/a/vnc.sock", "-initrd initrd-display", "-display none"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("the arguments of a display machine lack %q: %s", want, args)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmtest/vmtest/runtime/ocr"
 	"github.com/vmtest/vmtest/vm"
 	"github.com/vmtest/vmtest/vm/accel"
 	"github.com/vmtest/vmtest/vm/cache"
@@ -73,6 +74,12 @@ func cmdDoctor(args []string) int {
 		} else {
 			report("guest mods", strings.Join(initramfs.DefaultModules(), " "), nil)
 		}
+		// Only machines with display = True need these.
+		if _, err := initramfs.Resolve(k.ModulesDir, initramfs.DisplayModules()); err != nil {
+			fmt.Printf("%-12s note     machines with a display cannot boot: %v\n", "display", err)
+		} else {
+			report("display", strings.Join(initramfs.DisplayModules(), " ")+" (for display = True)", nil)
+		}
 		if dir != "" {
 			p, err := kernel.VMLinux(k, dir)
 			report("vmlinux", p+" (PVH)", err)
@@ -86,6 +93,12 @@ func cmdDoctor(args []string) int {
 		} else {
 			report(t.name, p, nil)
 		}
+	}
+	// Only reading screens (get_screen_text, wait_for_text) needs it.
+	if p, err := exec.LookPath("tesseract"); err != nil {
+		fmt.Printf("%-12s note     not found: machines' screens cannot be read by OCR (%s)\n", "tesseract", ocr.InstallHint)
+	} else {
+		report("tesseract", p+" (for get_screen_text, wait_for_text)", nil)
 	}
 	if qemu != "" && dir != "" {
 		v, err := accel.Prober{QEMU: qemu, CacheDir: dir, Timeout: vm.ProbeTimeout}.Choose(ctx, bf.accel)

@@ -61,6 +61,8 @@ type sessionConfig struct {
 	runDir   *vm.RunDir
 	disks    map[string]disk.Image
 	qemuOpts []string
+	// showScreens: --display (see runtime.Options.ShowScreens).
+	showScreens bool
 }
 
 // openSession makes the file's network, runs the file's declarations at
@@ -89,6 +91,7 @@ func openSession(ctx context.Context, c sessionConfig) (*session, error) {
 		RunDir:      c.runDir,
 		Disks:       c.disks,
 		QEMUOpts:    c.qemuOpts,
+		ShowScreens: c.showScreens,
 	})
 	// Config functions read through an attribute (m.config at the prompt)
 	// get a thread of their own; they are pure Starlark.

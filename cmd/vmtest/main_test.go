@@ -137,7 +137,7 @@ func TestDoctor(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("doctor failed (%d): %s %s", code, out, errs)
 	}
-	for _, want := range []string{"qemu ", "kernel ", "modules ", "vmlinux ", "accel ", "cache ", "snapshots "} {
+	for _, want := range []string{"qemu ", "kernel ", "modules ", "vmlinux ", "accel ", "cache ", "snapshots ", "tesseract "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doctor does not report %q:\n%s", want, out)
 		}

@@ -27,6 +27,8 @@ func cmdRepl(args []string) int {
 	bf.register(fs)
 	out := fs.String("out", "vmtest-out", "write the results to `DIR`/<test>/")
 	var libs libFlag
+	var display bool
+	registerDisplay(fs, &display)
 	fs.Var(&libs, "L", "look for load()ed libraries in `DIR` too (repeatable; then $VMTEST_PATH)")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -39,7 +41,7 @@ func cmdRepl(args []string) int {
 	file := files[0]
 
 	ctx, stop := interruptibleCause()
-	s, err := openSession(ctx, sessionConfig{file: file, boot: bf, libs: libs, outDir: filepath.Join(*out, testName(file)), term: os.Stdout})
+	s, err := openSession(ctx, sessionConfig{file: file, boot: bf, libs: libs, outDir: filepath.Join(*out, testName(file)), term: os.Stdout, showScreens: display})
 	interrupted := ctx.Err() != nil
 	stop()
 	if err != nil {

@@ -36,6 +36,7 @@ type runFlags struct {
 
 	coverage bool // on for every machine
 	pcap     bool
+	display  bool // print where the screens can be watched
 	// interactive (-i): a failing file opens the prompt on its network;
 	// hold keeps Ctrl-C for the prompt meanwhile.
 	interactive bool
@@ -59,6 +60,7 @@ func cmdRun(args []string) int {
 	fs.BoolVar(&rf.coverage, "coverage", false, "collect coverage from every machine and write a report to <out>/<test>/coverage/")
 	fs.BoolVar(&rf.pcap, "pcap", false, "capture every vlan to <out>/<test>/net/vlan<N>.pcap")
 	fs.BoolVar(&rf.interactive, "i", false, "at a failure, open the prompt on the network, still up (vmtest repl)")
+	registerDisplay(fs, &rf.display)
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return exitUsage
@@ -165,14 +167,15 @@ func runFile(ctx context.Context, file string, rf runFlags, term io.Writer, colo
 		defer cancel()
 	}
 	net := runtime.New(runtime.Options{
-		Name:      test,
-		OutDir:    outDir,
-		Artifacts: art,
-		Log:       log,
-		NewSwitch: runtime.DefaultSwitch,
-		Coverage:  rf.coverage,
-		SourceDir: filepath.Dir(file),
-		Capture:   rf.pcap,
+		Name:        test,
+		OutDir:      outDir,
+		Artifacts:   art,
+		Log:         log,
+		NewSwitch:   runtime.DefaultSwitch,
+		Coverage:    rf.coverage,
+		SourceDir:   filepath.Dir(file),
+		Capture:     rf.pcap,
+		ShowScreens: rf.display,
 	})
 	defer net.Close()
 	script, loader := newScript(ctx, net, rf.libs, func(_ *starlark.Thread, msg string) { log.Printf("%s", msg) })

@@ -29,6 +29,7 @@ type startFlags struct {
 	out        string
 	libs       libFlag
 	foreground bool
+	display    bool
 	only       string
 	readyFD    int
 }
@@ -44,6 +45,7 @@ func cmdStart(args []string) int {
 	fs.StringVar(&sf.out, "out", "vmtest-out", "write consoles and logs to `DIR`/<test>/")
 	fs.Var(&sf.libs, "L", "look for load()ed libraries in `DIR` too (repeatable; then $VMTEST_PATH)")
 	fs.BoolVar(&sf.foreground, "foreground", false, "run in this process: log here, and open the prompt if the terminal is one")
+	registerDisplay(fs, &sf.display)
 	fs.StringVar(&sf.only, "only", "", "boot only the machine `NAME` (vmtest build-vm); the others boot at first use")
 	fs.IntVar(&sf.readyFD, "ready-fd", 0, "internal: write the run directory to this file descriptor once up")
 	files, err := parseInterleaved(fs, args)
@@ -160,6 +162,7 @@ func startForeground(file string, sf startFlags) int {
 	s, err := openSession(ctx, sessionConfig{
 		file: file, boot: sf.boot, libs: sf.libs, outDir: filepath.Join(sf.out, testName(file)), term: os.Stdout,
 		runDir: rd, disks: disks, qemuOpts: strings.Fields(os.Getenv("QEMU_OPTS")),
+		showScreens: sf.display,
 	})
 	if err != nil {
 		fmt.Fprint(os.Stderr, runtime.Report(err))

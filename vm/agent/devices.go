@@ -18,14 +18,20 @@ var (
 	virtioBlkIDs = []string{"0x1001", "0x1042"}
 )
 
-// hasPCIDevice reports whether the machine has a virtio PCI device with
+// The PCI identity of QEMU's Bochs display adapters (-device VGA and
+// bochs-display), which the bochs DRM driver of the display group drives.
+const bochsVendor = "0x1234"
+
+var bochsIDs = []string{"0x1111"}
+
+// hasPCIDevice reports whether the machine has a PCI device of vendor with
 // one of ids. The PCI bus is enumerated before init runs, whatever drivers
 // are loaded.
-func hasPCIDevice(ids []string) bool {
+func hasPCIDevice(vendor string, ids []string) bool {
 	devs, _ := filepath.Glob("/sys/bus/pci/devices/*")
 	for _, d := range devs {
 		v, err := os.ReadFile(filepath.Join(d, "vendor"))
-		if err != nil || strings.TrimSpace(string(v)) != virtioVendor {
+		if err != nil || strings.TrimSpace(string(v)) != vendor {
 			continue
 		}
 		id, err := os.ReadFile(filepath.Join(d, "device"))
@@ -44,19 +50,26 @@ func hasPCIDevice(ids []string) bool {
 // loadDeviceModules loads, before hello, the drivers of the machine's
 // devices, which are the same in every machine of its shape: virtio_net
 // for its NICs (a NIC's MAC is set later, in configure), ext4 and
-// virtio_blk for its disk. A boot snapshot then holds them loaded, and a
+// virtio_blk for its disk, the DRM driver for its display (whose frame
+// buffer console then shows tty1; the initramfs of a machine without a
+// display has no such group, and nothing is loaded). A boot snapshot then holds them loaded, and a
 // revived machine skips loading them, which under software emulation
 // costs it more than it cost the cold machine (none of that code has been
 // translated in its QEMU yet). virtio_blk must not bind to the disk before
 // hello, as its probe reads the disk, which belongs to one machine:
 // automatic probing on the virtio bus is off until probeDisk.
 func loadDeviceModules() error {
-	if hasPCIDevice(virtioNetIDs) {
+	if hasPCIDevice(virtioVendor, virtioNetIDs) {
 		if err := loadModules("/modules.net"); err != nil {
 			return err
 		}
 	}
-	if hasPCIDevice(virtioBlkIDs) {
+	if hasPCIDevice(bochsVendor, bochsIDs) {
+		if err := loadModules("/modules.display"); err != nil {
+			return err
+		}
+	}
+	if hasPCIDevice(virtioVendor, virtioBlkIDs) {
 		if err := os.WriteFile(virtioAutoprobe, []byte("0"), 0); err != nil {
 			return fmt.Errorf("holding back the disk driver: %v", err)
 		}

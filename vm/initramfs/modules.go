@@ -36,6 +36,18 @@ func OnDemandModules() map[string][]string {
 	}
 }
 
+// DisplayModules returns the modules of a machine with a display, in an
+// initramfs of its own (see vm.Artifacts): bochs, the DRM driver of QEMU's
+// standard VGA (and bochs-display), whose frame buffer the kernel's
+// built-in fbcon takes over for the text consoles; and evdev, so that the
+// keyboard is also /dev/input/event*, as an X server wants it. The agent
+// loads them at boot, as group "display", when the machine has that
+// device. They are about 2 MB, which every other machine would otherwise
+// unpack at each cold boot; loading them takes over a second under
+// software emulation, so a machine without a display pays nothing for
+// them.
+func DisplayModules() []string { return []string{"bochs", "evdev"} }
+
 // Resolve returns the files of the named kernel modules and of everything
 // they need, in an order they can be loaded in: each module after its
 // dependencies, each once. Paths are relative to modulesDir, as modules.dep

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Quit asks QEMU to exit (the quit command) and waits until QEMU has closed
@@ -53,6 +55,38 @@ func (c *Client) Screendump(ctx context.Context, file string) error {
 		args["format"] = "png"
 	}
 	_, err := c.Execute(ctx, "screendump", args)
+	return err
+}
+
+// ScreendumpPNG makes QEMU write the primary display to file as PNG,
+// whatever file's name. The rest is as for Screendump.
+func (c *Client) ScreendumpPNG(ctx context.Context, file string) error {
+	_, err := c.Execute(ctx, "screendump", map[string]string{"filename": file, "format": "png"})
+	return err
+}
+
+// SendKey presses keys together, in order, and releases them (send-key).
+// Each key is a QKeyCode name ("ctrl", "f2") or a raw key code in hex
+// ("0x1c"). QEMU answers at once and queues the events, pausing hold after
+// each press and each release, and queues the keys of a later SendKey
+// after them: a caller that wants the keys delivered waits 2×len(keys)×hold.
+func (c *Client) SendKey(ctx context.Context, keys []string, hold time.Duration) error {
+	type keyValue struct {
+		Type string `json:"type"`
+		Data any    `json:"data"`
+	}
+	args := struct {
+		Keys     []keyValue `json:"keys"`
+		HoldTime int64      `json:"hold-time"`
+	}{HoldTime: hold.Milliseconds()}
+	for _, k := range keys {
+		if n, err := strconv.ParseUint(strings.TrimPrefix(k, "0x"), 16, 16); strings.HasPrefix(k, "0x") && err == nil {
+			args.Keys = append(args.Keys, keyValue{"number", n})
+		} else {
+			args.Keys = append(args.Keys, keyValue{"qcode", k})
+		}
+	}
+	_, err := c.Execute(ctx, "send-key", args)
 	return err
 }
 
