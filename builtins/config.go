@@ -38,20 +38,17 @@ var configKeys = []configKey{
 		return err
 	}, emptyList},
 	{"vlans", setVLANs, func() starlark.Value { return starlark.NewList([]starlark.Value{starlark.MakeInt(1)}) }},
-	{"coverage", setCoverage, func() starlark.Value { return starlark.False }},
+	{"coverage", boolKey(func(s *runtime.Spec) *bool { return &s.Coverage }), func() starlark.Value { return starlark.False }},
 	{"addresses", setAddresses, emptyDict},
 	{"forward_ports", setForwardPorts, emptyDict},
-	{"internet", setInternet, func() starlark.Value { return starlark.False }},
+	{"internet", boolKey(func(s *runtime.Spec) *bool { return &s.Internet }), func() starlark.Value { return starlark.False }},
 	{"jobs", setJobs, emptyDict},
 	{"users", setUsers, emptyDict},
 	{"groups", setGroups, emptyDict},
 	{"services", setServices, emptyList},
-	{"display", setDisplay, func() starlark.Value { return starlark.False }},
+	{"display", boolKey(func(s *runtime.Spec) *bool { return &s.Display }), func() starlark.Value { return starlark.False }},
+	{"x11", boolKey(func(s *runtime.Spec) *bool { return &s.X11 }), func() starlark.Value { return starlark.False }},
 }
-
-// laterKeys are keys of the script API (DESIGN.md) this vmtest does not
-// implement yet: an error says so rather than ignoring them.
-var laterKeys = []string{"x11"}
 
 func emptyList() starlark.Value { return starlark.NewList(nil) }
 func emptyDict() starlark.Value { return starlark.NewDict(0) }
@@ -74,14 +71,11 @@ func lookupKey(name string) *configKey {
 	return nil
 }
 
-// checkKey reports why name is not a config key: not supported yet, or
-// unknown (the error unknown makes, given the known keys).
+// checkKey reports why name is not a config key: the error unknown
+// makes, given the known keys.
 func checkKey(fnname, name string, unknown func(name string, known []string) error) error {
 	if lookupKey(name) != nil {
 		return nil
-	}
-	if slices.Contains(laterKeys, name) {
-		return fmt.Errorf("%s: config key %q is not supported yet by this vmtest (supported: %s)", fnname, name, joinKeys())
 	}
 	return unknown(name, knownKeys())
 }
@@ -96,17 +90,6 @@ func unexpectedKey(what, name string, known ...string) error {
 		msg += " (known: " + strings.Join(known, ", ") + ")"
 	}
 	return errors.New(msg)
-}
-
-func joinKeys() string {
-	s := ""
-	for i, k := range configKeys {
-		if i > 0 {
-			s += ", "
-		}
-		s += k.name
-	}
-	return s
 }
 
 func setMemory(s *runtime.Spec, v starlark.Value) error {
@@ -190,24 +173,18 @@ func setEnv(s *runtime.Spec, v starlark.Value) error {
 	return nil
 }
 
-// setDisplay reads display = True: the machine gets a screen (see
-// runtime.Spec.Display).
-func setDisplay(s *runtime.Spec, v starlark.Value) error {
-	b, ok := v.(starlark.Bool)
-	if !ok {
-		return fmt.Errorf("want True or False, got %s", v.Type())
+// boolKey returns the setter of a True-or-False key that sets the field
+// of a spec that field returns: display (a screen, runtime.Spec.Display),
+// x11 (a screen with an X server, runtime.X11Job), coverage (collect what
+// instrumented programs write, runtime/coverage), internet (the user
+// network reaches the outside world, runtime.Spec.Internet).
+func boolKey(field func(*runtime.Spec) *bool) func(*runtime.Spec, starlark.Value) error {
+	return func(s *runtime.Spec, v starlark.Value) error {
+		b, ok := v.(starlark.Bool)
+		if !ok {
+			return fmt.Errorf("want True or False, got %s", v.Type())
+		}
+		*field(s) = bool(b)
+		return nil
 	}
-	s.Display = bool(b)
-	return nil
-}
-
-// setCoverage reads coverage = True: collect what the machine's
-// instrumented programs write (see runtime/coverage).
-func setCoverage(s *runtime.Spec, v starlark.Value) error {
-	b, ok := v.(starlark.Bool)
-	if !ok {
-		return fmt.Errorf("want True or False, got %s", v.Type())
-	}
-	s.Coverage = bool(b)
-	return nil
 }

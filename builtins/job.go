@@ -294,6 +294,12 @@ func finishJobs(spec *runtime.Spec) error {
 		}
 		names = append(names, name)
 	}
+	if spec.X11 {
+		if slices.Contains(names, runtime.X11Job) {
+			return fmt.Errorf("%s is the job of the X server of x11 = True; rename yours", runtime.X11Job)
+		}
+		names = append(names, runtime.X11Job)
+	}
 	sort.Strings(names)
 	for _, j := range spec.Jobs {
 		for _, a := range j.After {

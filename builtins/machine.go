@@ -65,11 +65,9 @@ var methods = map[string]methodFunc{
 	"send_chars":            (*Machine).sendChars,
 	"get_screen_text":       (*Machine).getScreenText,
 	"wait_for_text":         (*Machine).waitForText,
+	"wait_for_x":            (*Machine).waitForX,
+	"wait_for_window":       (*Machine).waitForWindow,
 }
-
-// laterMethods are methods of the script API (DESIGN.md) this vmtest
-// does not implement yet.
-var laterMethods = []string{"wait_for_x", "wait_for_window"}
 
 var machineAttrNames = func() []string {
 	names := slices.Clone(nodeAttrs)
@@ -87,9 +85,6 @@ func (m *Machine) Attr(name string) (starlark.Value, error) {
 		return starlark.NewBuiltin("machine."+name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 			return f(m, thread, b, args, kwargs)
 		}).BindReceiver(m), nil
-	}
-	if slices.Contains(laterMethods, name) {
-		return nil, fmt.Errorf("machine.%s is not supported yet by this vmtest", name)
 	}
 	v, err := m.s.computed(nil, m.d, name)
 	if err != nil {

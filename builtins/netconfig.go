@@ -38,15 +38,6 @@ func setForwardPorts(s *runtime.Spec, v starlark.Value) error {
 	return nil
 }
 
-func setInternet(s *runtime.Spec, v starlark.Value) error {
-	b, ok := v.(starlark.Bool)
-	if !ok {
-		return fmt.Errorf("want True or False, got %s", v.Type())
-	}
-	s.Internet = bool(b)
-	return nil
-}
-
 // setAddresses reads addresses = {vlan: address or [addresses]}: the
 // machine's addresses on those vlans instead of the computed ones, per
 // family. Whether each vlan is one of the machine's is checked with the

@@ -165,6 +165,9 @@ func (n *Network) Define(specs []Spec) error {
 			return err
 		}
 		s.Jobs = append(s.Jobs, jobs...)
+		if err := s.addX11(); err != nil {
+			return err
+		}
 		if _, err := wire.OrderJobs(s.Jobs); err != nil {
 			return fmt.Errorf("machine %s: jobs and services: %v", s.Name, err)
 		}

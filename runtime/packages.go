@@ -104,7 +104,7 @@ func checkPackages(status string, specs []Spec) error {
 	}
 	e := &PackagesError{Missing: missing, Machines: map[string][]string{}}
 	for _, s := range specs {
-		for _, p := range s.Packages {
+		for _, p := range s.NeededPackages() {
 			if l := e.Machines[p]; len(l) == 0 || l[len(l)-1] != s.Name {
 				e.Machines[p] = append(l, s.Name)
 			}

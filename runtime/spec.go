@@ -136,8 +136,17 @@ func checkSpecs(specs []Spec) error {
 func AllPackages(specs []Spec) []string {
 	var all []string
 	for _, s := range specs {
-		all = append(all, s.Packages...)
+		all = append(all, s.NeededPackages()...)
 	}
 	slices.Sort(all)
 	return slices.Compact(all)
+}
+
+// NeededPackages returns the packages the machine needs on the host: its
+// packages, and those of an X server if it has x11 = True.
+func (s *Spec) NeededPackages() []string {
+	if !s.X11 {
+		return s.Packages
+	}
+	return append(slices.Clone(s.Packages), x11Packages...)
 }

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestRunX11 runs testdata/run/x11.star: an X server on a real guest's
+// screen, a window waited for by name, keys typed into it that its shell
+// runs, and the screen read back. The screenshot it leaves must show the
+// xterm: mostly its white background, with dark text.
+func TestRunX11(t *testing.T) {
+	out := t.TempDir()
+	stdout, stderr, code := vmtest(t, []string{"NO_COLOR="}, "run", "--out", out, "testdata/run/x11.star")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(out, "x11", "xterm.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := img.Bounds()
+	var light, dark int
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			switch l := (r + g + bl) / 3 >> 8; {
+			case l > 200:
+				light++
+			case l < 60:
+				dark++
+			}
+		}
+	}
+	total := b.Dx() * b.Dy()
+	if b.Dx() != 1024 || b.Dy() != 768 || light < total/2 || dark < 200 {
+		t.Errorf("screenshot %dx%d has %d light and %d dark pixels of %d: want 1024x768, mostly light (the xterm) with some dark (its text)", b.Dx(), b.Dy(), light, dark, total)
+	}
+}
