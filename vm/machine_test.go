@@ -254,4 +254,12 @@ func TestQMPReachesTheMachine(t *testing.T) {
 	if err != nil || status != "running" {
 		t.Fatalf("query-status = %q, %v; want running", status, err)
 	}
+	// Without a display: no screen to dump, no VNC socket.
+	err = m.Screendump(context.Background(), filepath.Join(t.TempDir(), "x.png"))
+	if !errors.Is(err, vm.ErrNoDisplay) || !strings.Contains(err.Error(), "monitor") {
+		t.Errorf("screen dump without a display: got %v, want ErrNoDisplay naming the machine", err)
+	}
+	if m.VNCSocket() != "" {
+		t.Errorf("a machine without a display has a VNC socket %q", m.VNCSocket())
+	}
 }
