@@ -2,7 +2,7 @@
 # make.sh: set up and run vmtest on a Debian machine. Every verb installs
 # what it needs first (apt packages, Go modules) and is idempotent.
 #
-#   ./make.sh example   build vmtest and run examples/ping.star (two machines)
+#   ./make.sh example   build vmtest and run examples/quake.star (an OpenArena server and client)
 #   ./make.sh test      vet, check formatting, run the whole test suite
 #   ./make.sh bench     run the benchmarks (figures in README.md)
 #   ./make.sh build     build bin/vmtest only
@@ -24,6 +24,11 @@ PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs busybox-static 
 # host's files: they are installed here, but not started on the host.
 PACKAGES+=(openssh-server openssh-client libapache2-mod-svn subversion postgresql postgresql-client
 	python3-psycopg2 nfs-kernel-server nfs-common)
+# Machines with x11 = True run the host's X server (Xorg with its evdev
+# input driver; xdpyinfo and xwininfo from x11-utils); the X tests open an
+# xterm in a DejaVu font, and examples/quake.star plays OpenArena.
+PACKAGES+=(xserver-xorg-core xserver-xorg-input-evdev x11-utils xterm fonts-dejavu-core
+	openarena openarena-server)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -72,7 +77,7 @@ deps) deps ;;
 build) build ;;
 example)
 	build
-	bin/vmtest run examples/ping.star
+	bin/vmtest run examples/quake.star
 	;;
 test)
 	build

@@ -28,10 +28,12 @@ var x11Packages = []string{"xserver-xorg-core", "xserver-xorg-input-evdev", "x11
 
 // x11Start is the X server job's command. It writes a configuration
 // naming the machine's input devices one by one, because no udev runs in
-// the guest to announce them, then becomes the server: on the VGA screen
-// through the kernel's DRM driver (modesetting), on the first virtual
-// terminal, with no TCP listener. Without -auth the server lets every
-// local client in, as a test machine wants.
+// the guest to announce them, then runs the server: on the VGA screen
+// through the kernel's DRM driver (modesetting, without glamor: there is
+// no GPU to accelerate with), on the first virtual terminal, with no TCP
+// listener. Its log goes to /run/vmtest/Xorg.log, not to the console;
+// only if it fails are its errors copied to the job's output. Without
+// -auth the server lets every local client in, as a test machine wants.
 const x11Start = `set -e
 mkdir -p /run/vmtest
 conf=/run/vmtest/xorg.conf
@@ -41,13 +43,18 @@ conf=/run/vmtest/xorg.conf
 		[ -e "$d" ] && printf '\tInputDevice "%s" "SendCoreEvents"\n' "${d##*/}"
 	done
 	printf '\tOption "AutoAddDevices" "false"\nEndSection\n'
-	printf 'Section "Device"\n\tIdentifier "card"\n\tDriver "modesetting"\nEndSection\n'
+	printf 'Section "Device"\n\tIdentifier "card"\n\tDriver "modesetting"\n\tOption "AccelMethod" "none"\nEndSection\n'
 	printf 'Section "Screen"\n\tIdentifier "screen"\n\tDevice "card"\nEndSection\n'
 	for d in /dev/input/event*; do
 		[ -e "$d" ] && printf 'Section "InputDevice"\n\tIdentifier "%s"\n\tDriver "evdev"\n\tOption "Device" "%s"\nEndSection\n' "${d##*/}" "$d"
 	done
 } > "$conf"
-exec Xorg ` + X11Display + ` -config "$conf" -nolisten tcp -noreset -novtswitch vt1`
+log=/run/vmtest/Xorg.log
+Xorg ` + X11Display + ` -config "$conf" -logfile "$log" -nolisten tcp -noreset -novtswitch vt1 2>/dev/null || {
+	status=$?
+	grep -F '(EE)' "$log" >&2
+	exit $status
+}`
 
 // x11Job is the job of a machine's X server. It is ready when a client
 // can talk to the server, not merely when its socket exists (the server

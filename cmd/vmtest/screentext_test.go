@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,9 +13,6 @@ import (
 // read. An unchanged screen is read at most twice (at both scales),
 // however long the wait.
 func TestRunScreenText(t *testing.T) {
-	if _, err := exec.LookPath("tesseract"); err != nil {
-		t.Skipf("tesseract not installed (apt-get install tesseract-ocr): %v", err)
-	}
 	stdout, stderr, code := vmtest(t, []string{"NO_COLOR="}, "run", "--out", t.TempDir(), "testdata/run/screentext.star")
 	failure := regexp.MustCompile(`testdata/run/screentext.star:29:18: machine.wait_for_text: big: no text on the screen matched /no such text/ within 8s \((1 reading|2 readings)\)\n` +
 		`  text on the screen of big, as last read \(2 lines\):\n` +

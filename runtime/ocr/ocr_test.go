@@ -14,12 +14,12 @@ import (
 	"time"
 )
 
-// needTesseract skips a test that reads real screens when the host has
-// no tesseract (make.sh deps installs it).
+// needTesseract fails a test that reads real screens, saying why, when
+// the host has no tesseract (make.sh deps installs it).
 func needTesseract(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("tesseract"); err != nil {
-		t.Skipf("tesseract not installed (%s): %v", InstallHint, err)
+		t.Fatalf("tesseract not installed (%s; ./make.sh deps does it): %v", InstallHint, err)
 	}
 }
 
