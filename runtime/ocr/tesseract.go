@@ -38,7 +38,7 @@ const killGrace = time.Second
 // Read returns the text tesseract reads on img (a screenshot): one line
 // per line of text, blank lines dropped, trailing white space removed.
 // A screen without ink reads as "" without running tesseract. It blocks
-// while tesseract runs (about a second for a full 1280×800 console at
+// while tesseract runs (about a second for a full screen of console text at
 // 3× on this class of host); when ctx is done, tesseract is killed and
 // Read returns ctx's cause.
 func Read(ctx context.Context, img image.Image, opts Options) (string, error) {
