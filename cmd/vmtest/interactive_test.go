@@ -266,6 +266,14 @@ m.succeed("echo script")
 	if out, _, code := inDir(t, dir, "m.succeed(\"false\")\nnever_reached()\n", env, "attach", runDir); code != exitFailure || !strings.Contains(out, `command "false" failed`) {
 		t.Errorf("attach with a failing script: exit %d: %s", code, out)
 	}
+	// Detach and attach again at once, over and over: a client that has
+	// just left does not keep the next one out, however late the network
+	// notices that it left.
+	for i := range 10 {
+		if out, errs, code := inDir(t, dir, "6 * 7\n", env, "attach", runDir); code != 0 || !strings.Contains(out, "42") {
+			t.Fatalf("attach %d right after a detach: exit %d: %s %s", i, code, out, errs)
+		}
+	}
 
 	// attach, at a terminal: completion and a shell over the socket.
 	term := newTerminal(t, dir, env, shellWord(bin)+" attach "+shellWord(runDir))

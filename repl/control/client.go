@@ -93,7 +93,9 @@ func deadRunDir(dir string) error {
 	return fmt.Errorf("nothing answers on %s, though its vmtest (pid %d) runs", filepath.Join(dir, SocketName), pid)
 }
 
-// Close ends the connection (an attached client detaches).
+// Close ends the connection (an attached client detaches). The next
+// attach is let in at once, even before the server has read the end of
+// this connection.
 func (c *Client) Close() error { return c.conn.Close() }
 
 // errGone is the error of a request whose connection ended.

@@ -55,9 +55,15 @@ func (backend) Complete(line string, pos int) ([]string, int) {
 // and the number of times onStop ran.
 func serve(t *testing.T) (*Server, string, *int) {
 	t.Helper()
+	return serveBackend(t, backend{})
+}
+
+// serveBackend is serve with another backend.
+func serveBackend(t *testing.T, b repl.Backend) (*Server, string, *int) {
+	t.Helper()
 	dir := t.TempDir()
 	stops := new(int)
-	s, err := Listen(filepath.Join(dir, SocketName), backend{}, Info{Test: "t", Dir: dir, Machines: []string{"m"}}, func() error { *stops++; return nil })
+	s, err := Listen(filepath.Join(dir, SocketName), b, Info{Test: "t", Dir: dir, Machines: []string{"m"}}, func() error { *stops++; return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,17 +181,124 @@ func TestOneAttachedClient(t *testing.T) {
 	}
 	other.Close()
 	first.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// At once: the server need not have noticed yet that first left.
+	c, err := Dial(dir, true)
+	if err != nil {
+		t.Fatalf("no attach after the first client left: %v", err)
+	}
+	c.Close()
+}
+
+// TestReattachAtOnce detaches and attaches again in a tight loop: the
+// server must count a client that closed its connection as detached
+// even before its goroutine has read the end of the stream. (Before,
+// about half of these attaches were refused with "already has a client
+// attached".)
+func TestReattachAtOnce(t *testing.T) {
+	_, dir, _ := serve(t)
+	for i := range 500 {
 		c, err := Dial(dir, true)
-		if err == nil {
-			c.Close()
-			break
+		if err != nil {
+			t.Fatalf("attach %d, right after a detach: %v", i, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no attach after the first client left: %v", err)
+		if i%2 == 1 {
+			// Leave in the middle of a statement, too.
+			if ok := eval(t, c, t.Context(), "hello\n", &term{}); !ok {
+				t.Fatalf("eval %d failed", i)
+			}
 		}
-		time.Sleep(10 * time.Millisecond)
+		c.Close()
+	}
+}
+
+// slowCancel is a backend whose chunk "stuck" runs until cancelled and
+// then takes until release is closed to end.
+type slowCancel struct {
+	backend
+	started, cancelled, release, ended chan struct{}
+	once                               sync.Once
+}
+
+// free lets the chunk end.
+func (b *slowCancel) free() { b.once.Do(func() { close(b.release) }) }
+
+func (b *slowCancel) Eval(ctx context.Context, src string, term repl.Terminal) (bool, error) {
+	if strings.TrimSpace(src) != "stuck" {
+		return b.backend.Eval(ctx, src, term)
+	}
+	close(b.started)
+	<-ctx.Done()
+	close(b.cancelled)
+	<-b.release
+	close(b.ended)
+	return false, nil
+}
+
+// leaveStuck attaches a client, starts the "stuck" chunk, closes the
+// client and returns once the server is cancelling the chunk: the
+// departed client's connection is then still the server's, holding the
+// claim, until b.release is closed.
+func leaveStuck(t *testing.T, dir string, b *slowCancel) {
+	t.Helper()
+	first, err := Dial(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go first.Eval(context.Background(), "stuck\n", &term{})
+	<-b.started
+	first.Close()
+	<-b.cancelled
+}
+
+// serveSlowCancel serves a slowCancel backend.
+func serveSlowCancel(t *testing.T) (*Server, string, *slowCancel) {
+	b := &slowCancel{started: make(chan struct{}), cancelled: make(chan struct{}), release: make(chan struct{}), ended: make(chan struct{})}
+	s, dir, _ := serveBackend(t, b)
+	t.Cleanup(b.free) // before the server's Close, which waits for the chunk
+	return s, dir, b
+}
+
+// TestReattachWhileCancelling: a client that left while its statement
+// runs still holds the claim until the statement has been cancelled and
+// ended; an attach meanwhile waits for that and then gets the prompt,
+// deterministically (the statement ends only once the attach waits).
+func TestReattachWhileCancelling(t *testing.T) {
+	s, dir, b := serveSlowCancel(t)
+	leaveStuck(t, dir, b)
+	s.mu.Lock()
+	s.testHookDepart = b.free
+	s.mu.Unlock()
+	c, err := Dial(dir, true)
+	if err != nil {
+		t.Fatalf("attach while the departed client's statement is cancelled: %v", err)
+	}
+	defer c.Close()
+	select {
+	case <-b.ended:
+	default:
+		t.Error("the attach got the prompt before the departed client's statement ended")
+	}
+	var tm term
+	if ok := eval(t, c, t.Context(), "hello\n", &tm); !ok || tm.String() != "hi\n" {
+		t.Errorf("eval after the reattach: %v %q", ok, tm.String())
+	}
+	// A client that is still attached is refused at once, as ever.
+	if _, err := Dial(dir, true); err == nil || !strings.Contains(err.Error(), "already has a client attached") {
+		t.Errorf("an attach beside a live client: %v", err)
+	}
+}
+
+// TestReattachWaitIsBounded: a departed client's statement that does
+// not end keeps the claim; an attach gives up after a while and says
+// why.
+func TestReattachWaitIsBounded(t *testing.T) {
+	s, dir, b := serveSlowCancel(t)
+	s.mu.Lock()
+	s.departWait = 50 * time.Millisecond
+	s.mu.Unlock()
+	leaveStuck(t, dir, b)
+	if _, err := Dial(dir, true); err == nil || !strings.Contains(err.Error(), "has left, but its statement has not yet ended") {
+		t.Errorf("attach while the departed client's statement will not end: %v", err)
 	}
 }
 

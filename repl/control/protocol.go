@@ -30,7 +30,11 @@
 // A connection starts with hello (the client's protocol version; attach
 // true claims the prompt, which one client at a time may hold). eval and
 // complete need the claim; stop does not: it stops the network, answers,
-// and the server exits.
+// and the server exits. A client detaches by closing its connection; a
+// hello that finds the claim held by a connection whose client has
+// closed it waits, a bounded time, for the server to be done with that
+// connection (its eval cancelled) and claims, rather than being refused
+// because the server has not yet read the end of that stream.
 package control
 
 import "github.com/vmtest/vmtest/vm/wire"

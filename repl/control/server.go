@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -21,6 +23,11 @@ var errInterrupted = errors.New("interrupted (Ctrl-C)")
 // errServerClosed is the cause of evaluations cut short by Close or Stop.
 var errServerClosed = errors.New("the network is stopping")
 
+// maxDepartWait bounds how long an attach waits for the server to finish
+// with the connection of a client that left while holding the claim:
+// its statement is cancelled, which blocking builtins heed at once.
+const maxDepartWait = 10 * time.Second
+
 // Server serves a repl.Backend on a control socket. Its methods are safe
 // for concurrent use; Close must be called.
 type Server struct {
@@ -32,10 +39,14 @@ type Server struct {
 	ctx    context.Context // cancelled by Close and Stop: ends evaluations
 	cancel context.CancelCauseFunc
 
-	mu       sync.Mutex
-	conns    map[*conn]bool
-	attached *conn
-	closed   bool
+	mu         sync.Mutex
+	conns      map[*conn]bool
+	attached   *conn
+	closed     bool
+	departWait time.Duration // maxDepartWait; tests shorten it
+	// testHookDepart, if set, runs (with mu held) when a claim starts
+	// waiting for a departing holder.
+	testHookDepart func()
 
 	stopOnce sync.Once
 	stopErr  error
@@ -55,7 +66,7 @@ func Listen(path string, b repl.Backend, info Info, onStop func() error) (*Serve
 	}
 	info.Version, info.PID = Version, os.Getpid()
 	ctx, cancel := context.WithCancelCause(context.Background())
-	s := &Server{ln: ln, b: b, info: info, onStop: onStop, ctx: ctx, cancel: cancel, conns: map[*conn]bool{}, stopped: make(chan struct{})}
+	s := &Server{ln: ln, b: b, info: info, onStop: onStop, ctx: ctx, cancel: cancel, conns: map[*conn]bool{}, stopped: make(chan struct{}), departWait: maxDepartWait}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -110,7 +121,7 @@ func (s *Server) accept() {
 			c.Close() // the directory is private; someone else got in anyway
 			continue
 		}
-		cn := &conn{s: s, c: c, w: wire.NewWriter(c), pid: pid}
+		cn := &conn{s: s, c: c, w: wire.NewWriter(c), pid: pid, done: make(chan struct{})}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -129,6 +140,7 @@ func (s *Server) accept() {
 				s.attached = nil
 			}
 			s.mu.Unlock()
+			close(cn.done)
 		}()
 	}
 }
@@ -151,14 +163,48 @@ func peer(c *net.UnixConn) (uid, pid int, err error) {
 }
 
 // claim makes c the attached client, unless another is.
+//
+// A holder whose client has closed its end (it detached, exited or was
+// killed) is no longer attached, even if this server has not yet read
+// the end of its stream: that happens on the holder's own goroutine,
+// which may not have run yet when the next client's hello arrives
+// (typically: attach, detach and attach again at once, on a loaded
+// machine). The kernel marks the holder's socket hung up as soon as the
+// client closes it, so claim asks the socket rather than the goroutine,
+// then waits, at most s.departWait, for the server to finish with that
+// connection (its statement cancelled and over) before taking the
+// claim. A holder whose client is still there is refused at once.
 func (s *Server) claim(c *conn) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.attached != nil && s.attached != c {
-		return fmt.Errorf("%s already has a client attached (pid %d); one at a time", s.info.Dir, s.attached.pid)
+	for {
+		s.mu.Lock()
+		holder := s.attached
+		if holder == nil || holder == c {
+			s.attached = c
+			s.mu.Unlock()
+			return nil
+		}
+		if !holder.departed() {
+			s.mu.Unlock()
+			return fmt.Errorf("%s already has a client attached (pid %d); one at a time", s.info.Dir, holder.pid)
+		}
+		wait := s.departWait
+		if s.testHookDepart != nil {
+			s.testHookDepart()
+		}
+		s.mu.Unlock()
+		timer := time.NewTimer(wait)
+		select {
+		case <-holder.done:
+			timer.Stop()
+			// Another departed client's successor may have been quicker:
+			// look again.
+		case <-s.ctx.Done():
+			timer.Stop()
+			return errServerClosed
+		case <-timer.C:
+			return fmt.Errorf("%s: the client that was attached (pid %d) has left, but its statement has not yet ended after %v; try again", s.info.Dir, holder.pid, wait)
+		}
 	}
-	s.attached = c
-	return nil
 }
 
 // conn is one client connection.
@@ -173,6 +219,37 @@ type conn struct {
 	attached bool
 	eval     *evaluation // the one running, if any
 	evals    sync.WaitGroup
+
+	leaving atomic.Bool   // serve has returned: the connection is ending
+	done    chan struct{} // closed once the server is done with the connection
+}
+
+// departed reports whether c's client has gone, or its connection is
+// ending anyway, though the server may not be done with it yet: its
+// serve loop has returned, or the socket is hung up (the client closed
+// its end), which the kernel records when the client closes it, before
+// this server reads the end of the stream.
+func (c *conn) departed() bool {
+	if c.leaving.Load() {
+		return true
+	}
+	rc, err := c.c.SyscallConn()
+	if err != nil {
+		return true
+	}
+	hup := false
+	cerr := rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		for {
+			n, err := unix.Poll(fds, 0)
+			if err == unix.EINTR {
+				continue
+			}
+			hup = err == nil && n > 0 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0
+			return
+		}
+	})
+	return hup || cerr != nil // an error: the socket is closed
 }
 
 // evaluation is an eval request in progress.
@@ -186,6 +263,7 @@ type evaluation struct {
 // cancels its evaluation and waits for it.
 func (c *conn) serve() {
 	defer func() {
+		c.leaving.Store(true)
 		c.mu.Lock()
 		ev := c.eval
 		c.mu.Unlock()
