@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -237,6 +238,15 @@ func (m *Machine) waitForFile(thread *starlark.Thread, b *starlark.Builtin, args
 // wait_for_console_text(regex, timeout=300) waits until a console line
 // matches regex (Go RE2 syntax) and returns the line.
 func (m *Machine) waitForConsoleText(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return m.waitForMatch(thread, b, args, kwargs, (*runtime.Machine).WaitForConsoleText)
+}
+
+// waitForMatch is a method (regex, timeout=300) that waits, with wait,
+// until something of the machine matches regex (Go RE2 syntax), and
+// returns what matched. An invalid regex is an error of the call, before
+// anything boots.
+func (m *Machine) waitForMatch(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple,
+	wait func(rm *runtime.Machine, ctx context.Context, re *regexp.Regexp, timeout time.Duration) (string, error)) (starlark.Value, error) {
 	var pattern string
 	timeout := seconds(DefaultTimeout)
 	if err := unpackArgs(b.Name(), args, kwargs, "regex", &pattern, "timeout?", &timeout); err != nil {
@@ -246,15 +256,15 @@ func (m *Machine) waitForConsoleText(thread *starlark.Thread, b *starlark.Builti
 	if err != nil {
 		return nil, fmt.Errorf("%s: for parameter regex: %v", b.Name(), err)
 	}
-	var line string
+	var match string
 	err = m.do(thread, b, 0, func(ctx context.Context, rm *runtime.Machine) (err error) {
-		line, err = rm.WaitForConsoleText(ctx, re, timeout.duration())
+		match, err = wait(rm, ctx, re, timeout.duration())
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return starlark.String(line), nil
+	return starlark.String(match), nil
 }
 
 // copy_from_host(src, dst, timeout=300) copies a host file or directory

@@ -2,8 +2,6 @@ package builtins
 
 import (
 	"context"
-	"fmt"
-	"regexp"
 
 	"go.starlark.net/starlark"
 
@@ -33,22 +31,5 @@ func (m *Machine) getScreenText(thread *starlark.Thread, b *starlark.Builtin, ar
 // a second until its text matches regex (Go RE2 syntax), and returns that
 // text.
 func (m *Machine) waitForText(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var pattern string
-	timeout := seconds(DefaultTimeout)
-	if err := unpackArgs(b.Name(), args, kwargs, "regex", &pattern, "timeout?", &timeout); err != nil {
-		return nil, err
-	}
-	re, err := regexp.Compile(pattern)
-	if err != nil {
-		return nil, fmt.Errorf("%s: for parameter regex: %v", b.Name(), err)
-	}
-	var text string
-	err = m.do(thread, b, 0, func(ctx context.Context, rm *runtime.Machine) (err error) {
-		text, err = rm.WaitForText(ctx, re, timeout.duration())
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return starlark.String(text), nil
+	return m.waitForMatch(thread, b, args, kwargs, (*runtime.Machine).WaitForText)
 }
