@@ -13,7 +13,9 @@ import (
 // an OpenArena server and a graphical client in two guests, the client
 // entering the game, then cut off and timed out. Its screenshots must
 // show the game: the client's 640x480 window in the middle of the
-// screen, drawn in many colours, not a black or blank screen.
+// screen, drawn in many colours, not a black or blank screen. (The map is
+// dark: in six screenshots 38% to 60% of the window's pixels were lit,
+// and 1200 to 1400 colours of 5 bits a channel were used.)
 func TestQuake(t *testing.T) {
 	out := t.TempDir()
 	stdout, stderr, code := vmtest(t, []string{"NO_COLOR="}, "run", "--out", out, "../../examples/quake.star")
@@ -41,8 +43,8 @@ func TestQuake(t *testing.T) {
 				}
 			}
 		}
-		if len(colours) < 200 || lit < window.Dx()*window.Dy()/2 {
-			t.Errorf("%s: the game window has %d colours and %d of %d pixels lit: want a drawn scene (at least 200 colours, half lit)",
+		if len(colours) < 200 || lit < window.Dx()*window.Dy()/10 {
+			t.Errorf("%s: the game window has %d colours and %d of %d pixels lit: want a drawn scene (at least 200 colours, a tenth lit)",
 				name, len(colours), lit, window.Dx()*window.Dy())
 		}
 	}
