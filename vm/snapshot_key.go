@@ -12,7 +12,7 @@ import (
 
 // snapshotFormat changes whenever what a snapshot holds, or how a
 // revived machine is told who it is, changes.
-const snapshotFormat = "vmtest-snapshot-1"
+const snapshotFormat = "vmtest-snapshot-2"
 
 // snapshotKey names the shape of the machine: everything that makes the
 // state of its guest at hello what it is. That is QEMU (the binary, by its
