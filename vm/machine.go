@@ -275,7 +275,7 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 		// stream is read from the descriptor's offset once the
 		// migration capabilities are set (see below).
 		args = append(args, ramBackend(m.cfg.Memory, false)...)
-		args = append(args, "-incoming", "defer")
+		args = append(args, "-incoming", "defer", "-global", "migration.announce-rounds=0")
 		fd3 = plan.revive
 	case plan.build:
 		ram, err := guestRAM(m.cfg.Memory)
