@@ -40,6 +40,7 @@ func Main(version string) {
 	}
 	trace("device modules loaded")
 	freeInitramfs()
+	warmWire()
 	port, err := openPort(wire.PortName, portWait)
 	if err != nil {
 		fatal(err)
