@@ -39,6 +39,10 @@ func Main(version string) {
 		fatal(err)
 	}
 	trace("device modules loaded")
+	if err := prepareNetwork(); err != nil {
+		fatal(err)
+	}
+	trace("network prepared")
 	freeInitramfs()
 	warmWire()
 	port, err := openPort(wire.PortName, portWait)

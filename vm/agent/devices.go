@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -21,9 +22,14 @@ var (
 )
 
 // hasPCIDevice reports whether the machine has a virtio PCI device with
-// one of ids. The PCI bus is enumerated before init runs, whatever drivers
-// are loaded.
-func hasPCIDevice(ids []string) bool {
+// one of ids.
+func hasPCIDevice(ids []string) bool { return countPCIDevices(ids) > 0 }
+
+// countPCIDevices returns how many virtio PCI devices with one of ids the
+// machine has. The PCI bus is enumerated before init runs, whatever
+// drivers are loaded.
+func countPCIDevices(ids []string) int {
+	n := 0
 	devs, _ := filepath.Glob("/sys/bus/pci/devices/*")
 	for _, d := range devs {
 		v, err := os.ReadFile(filepath.Join(d, "vendor"))
@@ -34,13 +40,11 @@ func hasPCIDevice(ids []string) bool {
 		if err != nil {
 			continue
 		}
-		for _, want := range ids {
-			if strings.TrimSpace(string(id)) == want {
-				return true
-			}
+		if slices.Contains(ids, strings.TrimSpace(string(id))) {
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 // loadDeviceModules loads, before hello, the drivers of the machine's
