@@ -167,6 +167,9 @@ func (m *Machine) boot(ctx context.Context) error {
 		return fmt.Errorf("machine %s is already running", m.cfg.Name)
 	}
 	store, key := m.art.snapshots, ""
+	if ownsMemory(m.cfg.QEMUOpts) {
+		store = nil // boots cold
+	}
 	if store != nil {
 		key = m.snapshotKey()
 	}

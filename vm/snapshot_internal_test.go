@@ -230,3 +230,21 @@ func TestCheckGuestClock(t *testing.T) {
 		t.Error("a guest up 57 s 10 s after its QEMU started was accepted")
 	}
 }
+
+func TestOwnsMemory(t *testing.T) {
+	for _, c := range []struct {
+		opts []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"-device", "virtio-rng-pci", "-smp", "2"}, false},
+		{[]string{"-mem-path", "/dev/hugepages"}, true},
+		{[]string{"-mem-prealloc"}, true},
+		{[]string{"-object", "memory-backend-ram,id=m0,size=512M", "-numa", "node,memdev=m0"}, true},
+		{[]string{"-machine", "q35,memory-backend=m0"}, true},
+	} {
+		if got := ownsMemory(c.opts); got != c.want {
+			t.Errorf("ownsMemory(%q) = %v, want %v", c.opts, got, c.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -216,6 +217,19 @@ func ramBackend(mib int, shared bool) []string {
 		"-object", fmt.Sprintf("memory-backend-file,id=%s,size=%dM,mem-path=/proc/self/fd/3,share=%s", snapRAMID, mib, share),
 		"-machine", "memory-backend=" + snapRAMID,
 	}
+}
+
+// ownsMemory reports whether qemu_opts set up the guest's memory
+// themselves (a memory backend, -mem-path, -mem-prealloc, NUMA nodes),
+// which the memory backend of a machine that saves or revives from a boot
+// snapshot would clash with: such a machine boots cold.
+func ownsMemory(opts []string) bool {
+	for _, o := range opts {
+		if o == "-numa" || strings.Contains(o, "memory-backend") || strings.Contains(o, "mem-path") || strings.Contains(o, "mem-prealloc") {
+			return true
+		}
+	}
+	return false
 }
 
 // guestRAM returns an anonymous memory file of mib MiB for the memory of
