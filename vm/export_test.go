@@ -5,10 +5,11 @@ import (
 )
 
 // RewriteSnapshotStream replaces the migration stream of the snapshot at
-// path with stream, under a header whose size and checksum match it: a
-// snapshot that passes its checks and that QEMU refuses.
+// path with stream, keeping its memory image, under a trailer whose sizes
+// and checksum match: a snapshot that passes its checks and that QEMU
+// refuses.
 func RewriteSnapshotStream(path string, stream []byte) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
@@ -21,8 +22,10 @@ func RewriteSnapshotStream(path string, stream []byte) error {
 	if err != nil {
 		return err
 	}
-	w.bw.Write(stream)
-	w.crc.Write(stream)
-	w.n = int64(len(stream))
+	if err := w.writeRAM(f, h.RAMSize); err != nil {
+		w.abort()
+		return err
+	}
+	w.Write(stream)
 	return w.commit(h, nil)
 }

@@ -104,6 +104,9 @@ type instance struct {
 	qmp    *qmp.Client
 	conns  []net.Conn
 	wg     sync.WaitGroup // console copier
+	// ram is the guest's memory, shared with QEMU, of a machine that is
+	// to save the boot snapshot of its shape (nil once saved).
+	ram *os.File
 }
 
 // Start boots a machine and returns when its agent has switched into the
@@ -173,6 +176,9 @@ func (m *Machine) boot(ctx context.Context) error {
 		return fmt.Errorf("machine %s is already running", m.cfg.Name)
 	}
 	store, key := m.art.snapshots, ""
+	if ownsMemory(m.cfg.QEMUOpts) {
+		store = nil // boots cold
+	}
 	if store != nil {
 		key = m.snapshotKey()
 	}
@@ -278,16 +284,34 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 
 	inst := &instance{exited: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10}}
 	args := m.qemuArgs(socks)
-	if plan.revive != nil {
-		// QEMU reads the stream from the descriptor's offset, after the
-		// snapshot's header.
-		args = append(args, "-incoming", "fd:3")
+	// The guest's memory is a file, descriptor 3 of QEMU, when it comes
+	// from a boot snapshot or goes into one (see snapfile.go).
+	var fd3 *os.File
+	switch {
+	case plan.revive != nil:
+		if want := int64(m.cfg.Memory) << 20; plan.header.RAMSize != want {
+			return nil, &refusedError{fmt.Errorf("machine %s: the boot snapshot holds %d bytes of memory, want %d", m.cfg.Name, plan.header.RAMSize, want)}
+		}
+		// Mapped privately: the guest's writes stay in this QEMU. The
+		// stream is read from the descriptor's offset once the
+		// migration capabilities are set (see below).
+		args = append(args, ramBackend(m.cfg.Memory, false)...)
+		args = append(args, "-incoming", "defer", "-global", "migration.announce-rounds=0")
+		fd3 = plan.revive
+	case plan.build:
+		ram, err := guestRAM(m.cfg.Memory)
+		if err != nil {
+			return nil, fmt.Errorf("machine %s: %v", m.cfg.Name, err)
+		}
+		inst.ram = ram
+		args = append(args, ramBackend(m.cfg.Memory, true)...)
+		fd3 = ram
 	}
 	inst.cmd = exec.Command(m.art.QEMU, args...)
 	inst.cmd.Stderr = inst.stderr
 	inst.cmd.Stdout = inst.stderr
-	if plan.revive != nil {
-		inst.cmd.ExtraFiles = []*os.File{plan.revive}
+	if fd3 != nil {
+		inst.cmd.ExtraFiles = []*os.File{fd3}
 	}
 	inst.cmd.SysProcAttr = &syscall.SysProcAttr{
 		// QEMU dies with vmtest, even on SIGKILL; and a Ctrl-C at the
@@ -312,6 +336,7 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 		close(inst.exited)
 	}()
 	if err := <-started; err != nil {
+		inst.close()
 		return nil, fmt.Errorf("machine %s: starting %s: %v", m.cfg.Name, m.art.QEMU, err)
 	}
 	fail := func(err error) (*instance, error) {
@@ -369,7 +394,11 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 	if plan.revive != nil {
 		// The revived agent said hello long ago, in the machine that saved
 		// the snapshot; it waits for configure.
-		if err := waitIncoming(ctx, q); err != nil {
+		err := loadSnapshot(ctx, q)
+		if err == nil {
+			err = waitIncoming(ctx, q)
+		}
+		if err != nil {
 			if isExited(inst.exited) {
 				return fail(m.bootError(inst, "qemu could not load the boot snapshot (%v)", inst.err))
 			}
@@ -400,6 +429,9 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 			if err == nil {
 				err = m.saveSnapshot(ctx, inst, plan.store.path(plan.key), boot)
 			}
+			// The guest's memory is QEMU's alone from now on.
+			inst.ram.Close()
+			inst.ram = nil
 			plan.done(err)
 			if err != nil {
 				info.Note = "boot snapshot not saved: " + err.Error()
@@ -549,6 +581,10 @@ func (inst *instance) close() {
 	}
 	if inst.qmp != nil {
 		inst.qmp.Close()
+	}
+	if inst.ram != nil {
+		inst.ram.Close()
+		inst.ram = nil
 	}
 	for _, c := range inst.conns {
 		c.Close()

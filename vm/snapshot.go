@@ -17,8 +17,9 @@ import (
 // configure). Up to there, machines of one shape — the same QEMU, kernel,
 // initramfs, memory, CPUs, devices and kernel command line — are
 // identical, so the first machine of a shape is stopped at its hello, its
-// state is saved with QEMU's migration into the cache, and later machines
-// of the shape start from that file (-incoming) instead of booting.
+// memory and state are saved into the cache, and later machines of the
+// shape start from that file instead of booting: their QEMU maps the
+// memory and loads the rest with -incoming (see snapfile.go).
 //
 // snapshotStore keeps the snapshots of one vmtest process in a directory
 // shared with other vmtest processes. Files are only ever created whole
@@ -28,7 +29,7 @@ import (
 // maxSnapshots bounds the cache: after each save, the least recently used
 // snapshots beyond this many are removed. A shape changes whenever vmtest,
 // the kernel or QEMU does, and each file holds the non-zero memory of a
-// booted guest (80 MiB or so): 16 is about 1.4 GB, room for a few shapes
+// booted guest (80 MiB or so on disk): 16 is about 1.4 GB, room for a few shapes
 // of a few vmtest builds (several users or worktrees share a cache).
 const maxSnapshots = 16
 
@@ -282,11 +283,20 @@ func lastUsed(fi os.FileInfo) time.Time {
 	return t
 }
 
+// diskSize is what a file takes on disk: less than its size for a
+// snapshot, whose memory image is sparse.
+func diskSize(fi os.FileInfo) int64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Blocks * 512
+	}
+	return fi.Size()
+}
+
 // SnapshotCache summarises a directory of boot snapshots.
 type SnapshotCache struct {
 	Dir   string
 	Count int
-	Bytes int64
+	Bytes int64 // on disk
 	// LastUsed is when the most recently used snapshot was last used
 	// (zero without snapshots).
 	LastUsed time.Time
@@ -315,7 +325,7 @@ func ReadSnapshotCache(dir string) (SnapshotCache, error) {
 			continue
 		}
 		c.Count++
-		c.Bytes += fi.Size()
+		c.Bytes += diskSize(fi)
 		if u := lastUsed(fi); u.After(c.LastUsed) {
 			c.LastUsed = u
 		}

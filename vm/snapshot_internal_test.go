@@ -3,6 +3,7 @@ package vm
 import (
 	"bytes"
 	"context"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,12 +12,30 @@ import (
 	"time"
 )
 
-// writeSnap writes a snapshot file for key in s's directory with the given
-// stream and console, as a save would.
+// testRAM is a small guest memory image: a hole, a zero page written
+// out, some data, and a hole up to its end.
+func testRAM(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "ram")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	f.WriteAt(make([]byte, snapPage), 3*snapPage)
+	f.WriteAt(bytes.Repeat([]byte("RAM!"), 2*snapPage/4+7), 5*snapPage)
+	f.Truncate(16 * snapPage)
+	return f
+}
+
+// writeSnap writes a snapshot file for key in s's directory with the
+// memory of testRAM and the given stream and console, as a save would.
 func writeSnap(t *testing.T, s *snapshotStore, key string, stream, console []byte) string {
 	t.Helper()
 	w, err := newSnapWriter(s.path(key))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.writeRAM(testRAM(t), 16*snapPage); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.ReadFrom(bytes.NewReader(stream)); err != nil {
@@ -51,9 +70,31 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 	if string(p.console) != "vmtest: agent starting\n" {
 		t.Errorf("console = %q", p.console)
 	}
-	hdr, _ := os.ReadFile(path)
-	if !bytes.HasPrefix(hdr, []byte(snapMagic+"{")) {
-		t.Errorf("header starts %q", hdr[:40])
+	// The memory image is at the start of the file, as QEMU maps it.
+	b, _ := os.ReadFile(path)
+	ram, _ := io.ReadAll(io.NewSectionReader(testRAM(t), 0, 16*snapPage))
+	if p.header.RAMSize != int64(len(ram)) || !bytes.Equal(b[:len(ram)], ram) {
+		t.Errorf("the file does not start with the memory image (%d bytes, header says %d)", len(ram), p.header.RAMSize)
+	}
+	if trailer := b[len(b)-snapTrailerSize:]; !bytes.HasPrefix(trailer, []byte(snapMagic+"{")) {
+		t.Errorf("trailer starts %q", trailer[:40])
+	}
+	// Its zero pages are holes (where the file system has them).
+	f, _ := os.Open(path)
+	defer f.Close()
+	if data, hole := dataExtent(f, 0, 16*snapPage); data != 0 && (data != 5*snapPage || hole != 8*snapPage) {
+		t.Errorf("the memory's data is at [%d, %d), want [%d, %d)", data, hole, 5*snapPage, 8*snapPage)
+	}
+}
+
+func TestCRC32Zeros(t *testing.T) {
+	for _, n := range []int64{0, 1, 7, 4096, 12345, 1 << 20} {
+		for _, crc := range []uint32{0, 0xdeadbeef} {
+			want := crc32.Update(crc, castagnoli, make([]byte, n))
+			if got := crc32Zeros(crc, n); got != want {
+				t.Errorf("crc32Zeros(%08x, %d) = %08x, want %08x", crc, n, got, want)
+			}
+		}
 	}
 }
 
@@ -65,10 +106,15 @@ func TestCorruptSnapshotIsRemovedAndBuilt(t *testing.T) {
 		},
 		"byte changed": func(path string) {
 			f, _ := os.OpenFile(path, os.O_RDWR, 0)
-			f.WriteAt([]byte{'X'}, snapHeaderSize+10)
+			f.WriteAt([]byte{'X'}, 16*snapPage+10)
 			f.Close()
 		},
-		"no header": func(path string) { os.WriteFile(path, []byte("garbage"), 0o600) },
+		"hole filled": func(path string) {
+			f, _ := os.OpenFile(path, os.O_RDWR, 0)
+			f.WriteAt([]byte{1}, 10*snapPage)
+			f.Close()
+		},
+		"no trailer": func(path string) { os.WriteFile(path, []byte("garbage"), 0o600) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, _ := newSnapshotStore(t.TempDir())
@@ -182,5 +228,23 @@ func TestCheckGuestClock(t *testing.T) {
 	}
 	if err := checkGuestClock(57*time.Second, 10*time.Second); err == nil {
 		t.Error("a guest up 57 s 10 s after its QEMU started was accepted")
+	}
+}
+
+func TestOwnsMemory(t *testing.T) {
+	for _, c := range []struct {
+		opts []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"-device", "virtio-rng-pci", "-smp", "2"}, false},
+		{[]string{"-mem-path", "/dev/hugepages"}, true},
+		{[]string{"-mem-prealloc"}, true},
+		{[]string{"-object", "memory-backend-ram,id=m0,size=512M", "-numa", "node,memdev=m0"}, true},
+		{[]string{"-machine", "q35,memory-backend=m0"}, true},
+	} {
+		if got := ownsMemory(c.opts); got != c.want {
+			t.Errorf("ownsMemory(%q) = %v, want %v", c.opts, got, c.want)
+		}
 	}
 }

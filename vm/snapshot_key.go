@@ -12,14 +12,15 @@ import (
 
 // snapshotFormat changes whenever what a snapshot holds, or how a
 // revived machine is told who it is, changes.
-const snapshotFormat = "vmtest-snapshot-1"
+const snapshotFormat = "vmtest-snapshot-2"
 
 // snapshotKey names the shape of the machine: everything that makes the
 // state of its guest at hello what it is. That is QEMU (the binary, by its
 // path, size and time, which change with its version), the firmware, the
 // kernel and the initramfs (by their cache paths, which are content
 // hashes, and their sizes and times), the host CPU's features (which a
-// guest under KVM sees), and the QEMU command line with everything that
+// guest under KVM sees), the size of the machine's disk (which its kernel
+// learns before hello), and the QEMU command line with everything that
 // belongs to one machine replaced by placeholders (see shapeArgs): memory,
 // CPUs, accelerator, devices (how many NICs, a disk or not, the display),
 // the kernel command line and the machine's qemu_opts.
@@ -29,6 +30,14 @@ func (m *Machine) snapshotKey() string {
 		parts = append(parts, []byte(p), fileStamp(p))
 	}
 	parts = append(parts, cpuFlags())
+	if m.cfg.Disk.Path != "" {
+		// The guest's kernel probes its disk before hello (vm/agent).
+		size, err := disk.Size(m.cfg.Disk)
+		if err != nil {
+			size = -1 // QEMU will say what is wrong with it
+		}
+		parts = append(parts, fmt.Appendf(nil, "disk size %d", size))
+	}
 	for _, a := range m.shapeArgs() {
 		parts = append(parts, []byte(a))
 	}
@@ -40,7 +49,8 @@ func (m *Machine) snapshotKey() string {
 // disk file, MACs and port forwards replaced by placeholders: the same for every machine
 // of its shape. Those values do not reach the guest before hello: the
 // chardevs and netdevs behind the sockets are not part of a migration, the
-// disk's contents are read only after hello, and a NIC's MAC, though
+// disk's contents are read only after hello (its size, which is read
+// before, is in the key), and a NIC's MAC, though
 // restored with the device, is set again by the agent (see
 // wire.Interface).
 func (m *Machine) shapeArgs() []string {

@@ -1,8 +1,12 @@
 package vm
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vmtest/vmtest/vm/disk"
 )
 
 // Machines that differ only in what the guest cannot see before hello
@@ -51,5 +55,29 @@ func TestSnapshotShapeOfDisplay(t *testing.T) {
 		if !strings.Contains(args, want) {
 			t.Errorf("the arguments of a display machine lack %q: %s", want, args)
 		}
+	}
+}
+
+// Disks of one size share a shape whatever their files; a disk of
+// another size, whose guest kernel learns it before hello, does not.
+func TestSnapshotShapeHasTheDiskSize(t *testing.T) {
+	art := &Artifacts{QEMU: "qemu", Kernel: "vmlinux", Initramfs: "initrd"}
+	dir := t.TempDir()
+	mk := func(name string, size int64) *Machine {
+		p := filepath.Join(dir, name+".img")
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, size); err != nil {
+			t.Fatal(err)
+		}
+		return &Machine{art: art, cfg: Config{Name: name, Memory: 512, CPUs: 1, Disk: disk.Image{Path: p, Format: "raw"}}}
+	}
+	a, b, c := mk("a", 8<<30), mk("b", 8<<30), mk("c", 4<<30)
+	if a.snapshotKey() != b.snapshotKey() {
+		t.Error("two disks of the same size make different shapes")
+	}
+	if a.snapshotKey() == c.snapshotKey() {
+		t.Error("disks of 8 and 4 GiB make the same shape")
 	}
 }

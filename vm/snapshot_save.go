@@ -8,19 +8,23 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vmtest/vmtest/vm/qmp"
 )
 
 // saveSnapshot saves the state of the machine, stopped at its hello, as
 // the boot snapshot of its shape, with what boot captured of its console
-// up to there, then lets it run on. QEMU streams the migration to a unix
-// socket in the machine's directory; vmtest writes it to the cache with
-// its checksum (see snapWriter). It returns when the machine runs again;
-// on error the snapshot is not saved, and the machine is still resumed if
-// it can be.
+// up to there, then lets it run on. vmtest copies the guest's memory from
+// the file it shares with QEMU (inst.ram), then QEMU streams the rest of
+// the machine's state to a unix socket in the machine's directory; vmtest
+// writes both to the cache with their checksum (see snapWriter). It
+// returns when the machine runs again; on error the snapshot is not
+// saved, and the machine is still resumed if it can be.
 func (m *Machine) saveSnapshot(ctx context.Context, inst *instance, path string, boot *consoleCapture) (err error) {
 	q := inst.qmp
 	if err := q.Stop(ctx); err != nil {
@@ -41,6 +45,14 @@ func (m *Machine) saveSnapshot(ctx context.Context, inst *instance, path string,
 	defer l.Close()
 	w, err := newSnapWriter(path)
 	if err != nil {
+		return err
+	}
+	if err := w.writeRAM(inst.ram, int64(m.cfg.Memory)<<20); err != nil {
+		w.abort()
+		return err
+	}
+	if err := ignoreShared(ctx, q); err != nil {
+		w.abort()
 		return err
 	}
 	// The guest is stopped: no need to limit the bandwidth so that it
@@ -184,4 +196,74 @@ func waitIncoming(ctx context.Context, q *qmp.Client) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// snapRAMID names the memory backend of machines that save or revive
+// from a boot snapshot; it names the guest's RAM block in the migration
+// stream, so saver and reviver must agree on it.
+const snapRAMID = "vmtest-ram"
+
+// ramBackend is the QEMU options that make the guest's memory the file
+// QEMU has as descriptor 3: shared with vmtest for a machine that saves
+// the boot snapshot of its shape (vmtest copies it into the snapshot),
+// private for one revived from it (the snapshot file, mapped
+// copy-on-write).
+func ramBackend(mib int, shared bool) []string {
+	share := "off"
+	if shared {
+		share = "on"
+	}
+	return []string{
+		"-object", fmt.Sprintf("memory-backend-file,id=%s,size=%dM,mem-path=/proc/self/fd/3,share=%s", snapRAMID, mib, share),
+		"-machine", "memory-backend=" + snapRAMID,
+	}
+}
+
+// ownsMemory reports whether qemu_opts set up the guest's memory
+// themselves (a memory backend, -mem-path, -mem-prealloc, NUMA nodes),
+// which the memory backend of a machine that saves or revives from a boot
+// snapshot would clash with: such a machine boots cold.
+func ownsMemory(opts []string) bool {
+	for _, o := range opts {
+		if o == "-numa" || strings.Contains(o, "memory-backend") || strings.Contains(o, "mem-path") || strings.Contains(o, "mem-prealloc") {
+			return true
+		}
+	}
+	return false
+}
+
+// guestRAM returns an anonymous memory file of mib MiB for the memory of
+// a machine that is to save a boot snapshot.
+func guestRAM(mib int) (*os.File, error) {
+	fd, err := unix.MemfdCreate("vmtest-ram", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("making the guest's memory file: %v", err)
+	}
+	f := os.NewFile(uintptr(fd), "vmtest-ram")
+	if err := f.Truncate(int64(mib) << 20); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sizing the guest's memory file: %v", err)
+	}
+	return f, nil
+}
+
+// ignoreShared sets the migration capability x-ignore-shared: the
+// guest's memory, a file QEMU maps (see ramBackend), is not in the stream.
+// Both the saving and the reviving QEMU need it, so that they read the
+// list of RAM blocks at the start of the stream alike.
+func ignoreShared(ctx context.Context, q *qmp.Client) error {
+	_, err := q.Execute(ctx, "migrate-set-capabilities", map[string]any{
+		"capabilities": []map[string]any{{"capability": "x-ignore-shared", "state": true}},
+	})
+	return err
+}
+
+// loadSnapshot has a QEMU started with -incoming defer and the snapshot
+// as descriptor 3 load it.
+func loadSnapshot(ctx context.Context, q *qmp.Client) error {
+	if err := ignoreShared(ctx, q); err != nil {
+		return err
+	}
+	_, err := q.Execute(ctx, "migrate-incoming", map[string]string{"uri": "fd:3"})
+	return err
 }

@@ -39,7 +39,12 @@ func Main(version string) {
 		fatal(err)
 	}
 	trace("device modules loaded")
+	if err := prepareNetwork(); err != nil {
+		fatal(err)
+	}
+	trace("network prepared")
 	freeInitramfs()
+	warmWire()
 	port, err := openPort(wire.PortName, portWait)
 	if err != nil {
 		fatal(err)
@@ -57,6 +62,13 @@ func Main(version string) {
 		stopJobs(s.Jobs)
 		powerDown(reboot)
 	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx) }()
+	// The goroutines just started run until they wait (for SIGCHLD, for a
+	// frame), and the runtime starts the threads they need (os/signal's
+	// blocks one), before hello rather than after it: in a machine revived
+	// from the boot snapshot that would be code its QEMU translates afresh.
+	time.Sleep(settleTime)
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
 	// The hello event is the boot snapshot point: nothing specific to this
@@ -64,7 +76,7 @@ func Main(version string) {
 	if err := s.Event(wire.Event{Name: "hello", Version: wire.ProtocolVersion, UptimeMS: ts.Nano() / 1e6}); err != nil {
 		fatal(fmt.Errorf("saying hello on %s: %v", wire.PortName, err))
 	}
-	err = s.Serve(ctx)
+	err = <-served
 	if err != nil {
 		logf("serving the host: %v", err)
 	} else {
@@ -73,6 +85,10 @@ func Main(version string) {
 	stopJobs(s.Jobs)
 	powerDown(false)
 }
+
+// settleTime is how long the agent lets its goroutines settle before
+// hello (see Main).
+const settleTime = 5 * time.Millisecond
 
 // jobsStopLimit bounds the orderly stop of the jobs at power off, after
 // which every process gets SIGTERM and SIGKILL anyway.

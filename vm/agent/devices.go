@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // PCI identities of the virtio devices whose drivers the agent loads on
@@ -25,9 +28,14 @@ const bochsVendor = "0x1234"
 var bochsIDs = []string{"0x1111"}
 
 // hasPCIDevice reports whether the machine has a PCI device of vendor with
-// one of ids. The PCI bus is enumerated before init runs, whatever drivers
-// are loaded.
-func hasPCIDevice(vendor string, ids []string) bool {
+// one of ids.
+func hasPCIDevice(vendor string, ids []string) bool { return countPCIDevices(vendor, ids) > 0 }
+
+// countPCIDevices returns how many PCI devices of vendor with one of ids
+// the machine has. The PCI bus is enumerated before init runs, whatever
+// drivers are loaded.
+func countPCIDevices(vendor string, ids []string) int {
+	n := 0
 	devs, _ := filepath.Glob("/sys/bus/pci/devices/*")
 	for _, d := range devs {
 		v, err := os.ReadFile(filepath.Join(d, "vendor"))
@@ -38,13 +46,11 @@ func hasPCIDevice(vendor string, ids []string) bool {
 		if err != nil {
 			continue
 		}
-		for _, want := range ids {
-			if strings.TrimSpace(string(id)) == want {
-				return true
-			}
+		if slices.Contains(ids, strings.TrimSpace(string(id))) {
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 // loadDeviceModules loads, before hello, the drivers of the machine's
@@ -52,12 +58,15 @@ func hasPCIDevice(vendor string, ids []string) bool {
 // for its NICs (a NIC's MAC is set later, in configure), ext4 and
 // virtio_blk for its disk, the DRM driver for its display (whose frame
 // buffer console then shows tty1; the initramfs of a machine without a
-// display has no such group, and nothing is loaded). A boot snapshot then holds them loaded, and a
-// revived machine skips loading them, which under software emulation
-// costs it more than it cost the cold machine (none of that code has been
-// translated in its QEMU yet). virtio_blk must not bind to the disk before
-// hello, as its probe reads the disk, which belongs to one machine:
-// automatic probing on the virtio bus is off until probeDisk.
+// display has no such group, and nothing is loaded). A boot snapshot then
+// holds them loaded, and a revived machine skips loading them, which under
+// software emulation costs it more than it cost the cold machine (none of
+// that code has been translated in its QEMU yet). For the same reason virtio_blk probes the
+// disk here, though the disk belongs to one machine: what the probe learns
+// is the same for every machine of the shape (the disk's size is part of
+// it, see vm.snapshotKey), and what it read of the disk is dropped before
+// hello (see dropDiskCache), so that the first read of the disk's contents
+// is the mount in configure.
 func loadDeviceModules() error {
 	if hasPCIDevice(virtioVendor, virtioNetIDs) {
 		if err := loadModules("/modules.net"); err != nil {
@@ -70,39 +79,31 @@ func loadDeviceModules() error {
 		}
 	}
 	if hasPCIDevice(virtioVendor, virtioBlkIDs) {
-		if err := os.WriteFile(virtioAutoprobe, []byte("0"), 0); err != nil {
-			return fmt.Errorf("holding back the disk driver: %v", err)
-		}
 		if err := loadModules("/modules.disk"); err != nil {
 			return err
 		}
+		return dropDiskCache()
 	}
 	return nil
 }
 
-// virtioAutoprobe says whether drivers bind to virtio devices as soon as
-// either appears.
-const virtioAutoprobe = "/sys/bus/virtio/drivers_autoprobe"
-
-// virtioBlockID is the virtio device id of a block device.
-const virtioBlockID = "0x0002"
-
-// probeDisk binds the loaded virtio_blk driver to the machine's virtio
-// disks, which reads them for the first time, and turns automatic probing
-// back on. The block devices exist when it returns.
-func probeDisk() error {
-	devs, _ := filepath.Glob("/sys/bus/virtio/devices/*")
+// dropDiskCache drops the pages the kernel cached of the virtio disks
+// while probing them (their partition tables): in a machine revived from
+// a boot snapshot they would be another machine's disk. The kernel drops
+// them itself when the last user of the disk closes it, which the
+// partition scan is; BLKFLSBUF says so explicitly.
+func dropDiskCache() error {
+	devs, _ := filepath.Glob("/sys/block/vd*")
 	for _, d := range devs {
-		id, err := os.ReadFile(filepath.Join(d, "device"))
-		if err != nil || strings.TrimSpace(string(id)) != virtioBlockID {
-			continue
+		f, err := os.Open("/dev/" + filepath.Base(d))
+		if err != nil {
+			return fmt.Errorf("dropping what the kernel read of the disk: %v", err)
 		}
-		if _, err := os.Lstat(filepath.Join(d, "driver")); err == nil {
-			continue // bound already
-		}
-		if err := os.WriteFile("/sys/bus/virtio/drivers_probe", []byte(filepath.Base(d)), 0); err != nil {
-			return fmt.Errorf("binding the disk driver to %s: %v", filepath.Base(d), err)
+		_, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.BLKFLSBUF, 0)
+		f.Close()
+		if e != 0 {
+			return fmt.Errorf("dropping what the kernel read of %s (BLKFLSBUF): %v", f.Name(), e)
 		}
 	}
-	return os.WriteFile(virtioAutoprobe, []byte("1"), 0)
+	return nil
 }

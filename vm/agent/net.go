@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,50 +23,123 @@ import (
 // devices while the module loads, so it is normally there at once.
 const linkWait = 10 * time.Second
 
-// configureNetwork brings the loopback interface up and configures the
-// virtio network interfaces ifs name (see matchNICs). Each gets the MAC
-// the host chose, then its addresses, then is brought up. It speaks rtnetlink itself: no ip(8), no
-// process started. IPv6 addresses skip duplicate address detection, so they
-// are usable as soon as this returns. The error names the interface and
-// address that failed.
+// prepareNetwork does, before hello, what is the same in every machine of
+// a shape: it brings the loopback interface up, finds the virtio NICs
+// (their names, PCI addresses and indexes, see bootNICs) and turns off
+// IPv6 duplicate address detection on them. A machine revived from a boot
+// snapshot then only gives its NICs their MACs and addresses: under
+// software emulation, every kernel path it runs afresh costs its QEMU the
+// translation of that code.
+func prepareNetwork() error {
+	nl, err := dialNetlink()
+	if err != nil {
+		return fmt.Errorf("bringing up lo: %v", err)
+	}
+	defer nl.close()
+	lo, err := ifindex("lo")
+	if err != nil {
+		return fmt.Errorf("bringing up lo: %v", err)
+	}
+	if err := nl.linkUp(lo); err != nil {
+		return fmt.Errorf("bringing up lo: %v", err)
+	}
+	loUp = true
+	want := countPCIDevices(virtioVendor, virtioNetIDs)
+	deadline := time.Now().Add(linkWait)
+	nics := virtioNICs()
+	for len(nics) < want && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		nics = virtioNICs()
+	}
+	for i := range nics {
+		if nics[i].index, err = ifindex(nics[i].name); err != nil {
+			return err
+		}
+		if err := noDAD(nics[i].name); err != nil {
+			return err
+		}
+	}
+	bootNICs = nics
+	return nil
+}
+
+// loUp says that prepareNetwork brought the loopback interface up.
+var loUp bool
+
+// bootNICs are the virtio NICs prepareNetwork found, in PCI address order,
+// with their indexes and duplicate address detection off.
+var bootNICs []nic
+
+// noDAD turns off IPv6 duplicate address detection on the interface: its
+// addresses, and the link-local one the kernel makes when the link comes
+// up, are usable at once. Nothing else on a test network claims them.
+func noDAD(name string) error {
+	if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/accept_dad", []byte("0"), 0); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("interface %s: turning off duplicate address detection: %v", name, err)
+	}
+	return nil
+}
+
+// configureNetwork configures the virtio network interfaces ifs name (see
+// match), which prepareNetwork found before hello. Each gets the MAC the
+// host chose, then its addresses, then is brought up. It speaks
+// rtnetlink itself: no ip(8), no process started. IPv6 addresses skip
+// duplicate address detection, so they are usable as soon as this
+// returns. The error names the interface and address that failed.
 func configureNetwork(ifs []wire.Interface) error {
+	if loUp && len(ifs) == 0 {
+		return nil
+	}
 	nl, err := dialNetlink()
 	if err != nil {
 		return fmt.Errorf("configuring the network: %v", err)
 	}
 	defer nl.close()
-	lo, err := ifindex("lo")
-	if err != nil {
-		return fmt.Errorf("configuring the network: %v", err)
-	}
-	if err := nl.linkUp(lo); err != nil {
-		return fmt.Errorf("bringing up lo: %v", err)
+	if !loUp {
+		lo, err := ifindex("lo")
+		if err != nil {
+			return fmt.Errorf("configuring the network: %v", err)
+		}
+		if err := nl.linkUp(lo); err != nil {
+			return fmt.Errorf("bringing up lo: %v", err)
+		}
+		loUp = true
 	}
 	if len(ifs) == 0 {
 		return nil
 	}
-	names, err := matchNICs(ifs, linkWait)
+	nics := bootNICs
+	names, err := match(ifs, nics)
 	if err != nil {
-		return fmt.Errorf("configuring the network: %v", err)
+		// Not the NICs seen before hello: look again, waiting for them.
+		if nics, err = waitNICs(ifs, linkWait); err != nil {
+			return fmt.Errorf("configuring the network: %v", err)
+		}
+		if names, err = match(ifs, nics); err != nil {
+			return fmt.Errorf("configuring the network: %v", err)
+		}
 	}
 	for i, ifc := range ifs {
-		name := names[i]
+		n := nics[slices.IndexFunc(nics, func(n nic) bool { return n.name == names[i] })]
+		name := n.name
 		hw, err := net.ParseMAC(ifc.MAC)
 		if err != nil {
 			return fmt.Errorf("interface %s: MAC %q: %v", name, ifc.MAC, err)
 		}
-		idx, err := ifindex(name)
-		if err != nil {
-			return fmt.Errorf("interface %s (%s): %v", name, hw, err)
+		idx := n.index
+		if idx == 0 {
+			if idx, err = ifindex(name); err != nil {
+				return fmt.Errorf("interface %s (%s): %v", name, hw, err)
+			}
+			if err := noDAD(name); err != nil {
+				return err
+			}
 		}
 		// While the link is down, before it sends anything: the switch and
 		// the other machines only ever see the MAC the host chose.
 		if err := nl.setMAC(idx, hw); err != nil {
 			return fmt.Errorf("interface %s: setting its MAC to %s: %v", name, hw, err)
 		}
-		// The link-local address the kernel makes when the link comes up
-		// skips detection too; nothing else on a test network claims it.
-		os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/accept_dad", []byte("0"), 0)
 		for _, a := range ifc.Addrs {
 			p, err := netip.ParsePrefix(a)
 			if err != nil {

@@ -18,21 +18,20 @@ type nic struct {
 	name string // e.g. eth0
 	pci  string // the PCI address of its device, e.g. 0000:00:10.0
 	dev  string // the sysfs path of its virtio device, which sorts by PCI address
+	// index is the kernel's index of the interface (0: not looked up).
+	index int32
 }
 
-// matchNICs returns the interface name for each of ifs: the NIC at its
-// PCI address, or for one without, the next NIC in PCI address order that
-// no other names. It waits up to wait for the NICs to appear (virtio_net
-// probes them as it loads, so they normally are there). NICs are not
-// found by MAC: a machine revived from a boot snapshot inherits the MACs
-// of the machine that saved it, as device state.
-func matchNICs(ifs []wire.Interface, wait time.Duration) ([]string, error) {
+// waitNICs returns the virtio NICs once ifs can be matched to them (see
+// match), waiting up to wait for them to appear (virtio_net probes them
+// as it loads, so they normally are there).
+func waitNICs(ifs []wire.Interface, wait time.Duration) ([]nic, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		nics := virtioNICs()
-		names, err := match(ifs, nics)
+		_, err := match(ifs, nics)
 		if err == nil {
-			return names, nil
+			return nics, nil
 		}
 		if time.Now().After(deadline) {
 			var have []string
@@ -45,6 +44,11 @@ func matchNICs(ifs []wire.Interface, wait time.Duration) ([]string, error) {
 	}
 }
 
+// match returns the interface name for each of ifs: the NIC at its PCI
+// address, or for one without, the next NIC in PCI address order that no
+// other names. NICs are not found by MAC: a machine revived from a boot
+// snapshot inherits the MACs of the machine that saved it, as device
+// state.
 func match(ifs []wire.Interface, nics []nic) ([]string, error) {
 	names := make([]string, len(ifs))
 	taken := map[string]bool{}

@@ -94,9 +94,9 @@ func configure(_ context.Context, req wire.Request) error {
 }
 
 // mountUpper mounts what holds the overlay's upper layer on diskDir: the
-// ext4 file system on the block device disk (e.g. "vda"), probed first;
-// or, when disk is empty, a tmpfs, so a throwaway machine pays neither for
-// the disk modules nor for a journal.
+// ext4 file system on the block device disk (e.g. "vda"), probed before
+// hello (see loadDeviceModules); or, when disk is empty, a tmpfs, so a
+// throwaway machine pays neither for the disk modules nor for a journal.
 func mountUpper(disk string) error {
 	if disk == "" {
 		if err := unix.Mount("tmpfs", diskDir, "tmpfs", 0, "mode=0755"); err != nil {
@@ -104,15 +104,11 @@ func mountUpper(disk string) error {
 		}
 		return nil
 	}
-	// Its driver was loaded before hello (see loadDeviceModules), but has
-	// not read it yet.
-	if err := probeDisk(); err != nil {
-		return err
-	}
-	trace("disk probed")
 	// noinit_itable: a fresh image was made with lazy inode tables; zeroing
 	// them in the background would burn guest CPU for nothing.
-	if err := unix.Mount("/dev/"+disk, diskDir, "ext4", 0, "noinit_itable"); err != nil {
+	// no_prefetch_block_bitmaps: nor reading every group's block bitmap
+	// ahead, in a kernel thread started for that.
+	if err := unix.Mount("/dev/"+disk, diskDir, "ext4", 0, "noinit_itable,no_prefetch_block_bitmaps"); err != nil {
 		return fmt.Errorf("mounting the machine disk /dev/%s: %v", disk, err)
 	}
 	return nil

@@ -6,7 +6,9 @@ package disk
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,4 +101,31 @@ func Tool(name, pkg string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s not found; install it with: apt-get install %s", name, pkg)
+}
+
+// Size returns the size of the disk the guest sees: the file's for a raw
+// image, the virtual size in its header for a qcow2 one.
+func Size(img Image) (int64, error) {
+	f, err := os.Open(img.Path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if img.Format != "qcow2" {
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		return fi.Size(), nil
+	}
+	// The qcow2 header: magic "QFI\xfb", version, backing file offset and
+	// size, cluster bits, then the virtual size (all big-endian).
+	var h [32]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		return 0, fmt.Errorf("reading the qcow2 header of %s: %v", img.Path, err)
+	}
+	if string(h[:4]) != "QFI\xfb" {
+		return 0, fmt.Errorf("%s is not a qcow2 image", img.Path)
+	}
+	return int64(binary.BigEndian.Uint64(h[24:32])), nil
 }

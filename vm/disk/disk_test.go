@@ -1,0 +1,32 @@
+package disk
+
+import (
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+func TestSize(t *testing.T) {
+	dir := t.TempDir()
+	raw, err := Create(filepath.Join(dir, "a.img"), 1<<30)
+	if err != nil {
+		t.Skip(err)
+	}
+	if n, err := Size(raw); err != nil || n != 1<<30 {
+		t.Errorf("Size(raw) = %d, %v; want %d", n, err, 1<<30)
+	}
+	qemuImg, err := Tool("qemu-img", "qemu-utils")
+	if err != nil {
+		t.Skip(err)
+	}
+	q := filepath.Join(dir, "b.qcow2")
+	if out, err := exec.Command(qemuImg, "create", "-q", "-f", "qcow2", q, "3G").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v: %s", err, out)
+	}
+	if n, err := Size(Image{Path: q, Format: "qcow2"}); err != nil || n != 3<<30 {
+		t.Errorf("Size(qcow2) = %d, %v; want %d", n, err, 3<<30)
+	}
+	if _, err := Size(Image{Path: raw.Path, Format: "qcow2"}); err == nil {
+		t.Error("a raw image passed for a qcow2 one")
+	}
+}
