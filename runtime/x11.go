@@ -58,14 +58,15 @@ Xorg ` + X11Display + ` -config "$conf" -logfile "$log" -nolisten tcp -noreset -
 
 // x11Job is the job of a machine's X server. It is ready when a client
 // can talk to the server, not merely when its socket exists (the server
-// makes the socket before it has set up the screen).
+// makes the socket before it has set up the screen). It is not
+// restarted: a server that fails fails wait_for_x at once, with its
+// errors, rather than being retried until the wait's timeout.
 func x11Job() wire.Job {
 	return wire.Job{
 		Name:        X11Job,
 		Description: "the X server on the machine's screen",
 		Start:       []wire.JobCommand{{Argv: []string{x11Start}, Shell: true}},
 		Ready:       []wire.Ready{{Command: "xdpyinfo -display " + X11Display + " >/dev/null 2>&1"}},
-		Restart:     wire.RestartOnFailure,
 		Autostart:   true,
 	}
 }
