@@ -31,8 +31,9 @@ var x11Packages = []string{"xserver-xorg-core", "xserver-xorg-input-evdev", "x11
 // the guest to announce them, then runs the server: on the VGA screen
 // through the kernel's DRM driver (modesetting, without glamor: there is
 // no GPU to accelerate with), on the first virtual terminal, with no TCP
-// listener. Its log goes to /run/vmtest/Xorg.log, not to the console;
-// only if it fails are its errors copied to the job's output. Without
+// listener. Its log goes to /run/vmtest/Xorg.log and what it prints to
+// /run/vmtest/Xorg.err, not to the console; only if it fails are its
+// errors (the "(EE) ..." lines it printed) copied to the job's output. Without
 // -auth the server lets every local client in, as a test machine wants.
 const x11Start = `set -e
 mkdir -p /run/vmtest
@@ -49,10 +50,10 @@ conf=/run/vmtest/xorg.conf
 		[ -e "$d" ] && printf 'Section "InputDevice"\n\tIdentifier "%s"\n\tDriver "evdev"\n\tOption "Device" "%s"\nEndSection\n' "${d##*/}" "$d"
 	done
 } > "$conf"
-log=/run/vmtest/Xorg.log
-Xorg ` + X11Display + ` -config "$conf" -logfile "$log" -nolisten tcp -noreset -novtswitch vt1 2>/dev/null || {
+err=/run/vmtest/Xorg.err
+Xorg ` + X11Display + ` -config "$conf" -logfile /run/vmtest/Xorg.log -nolisten tcp -noreset -novtswitch vt1 2>"$err" || {
 	status=$?
-	grep -F '(EE)' "$log" >&2
+	grep '^(EE) .' "$err" >&2
 	exit $status
 }`
 

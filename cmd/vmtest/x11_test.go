@@ -5,6 +5,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -42,5 +43,16 @@ func TestRunX11(t *testing.T) {
 	total := b.Dx() * b.Dy()
 	if b.Dx() != 1024 || b.Dy() != 768 || light < total/2 || dark < 200 {
 		t.Errorf("screenshot %dx%d has %d light and %d dark pixels of %d: want 1024x768, mostly light (the xterm) with some dark (its text)", b.Dx(), b.Dy(), light, dark, total)
+	}
+}
+
+// TestRunX11Fails runs testdata/run/x11fail.star: an X server that cannot
+// start fails wait_for_x when it exits, not at the timeout, and the
+// report shows the server's own error.
+func TestRunX11Fails(t *testing.T) {
+	stdout, stderr, code := vmtest(t, []string{"NO_COLOR="}, "run", "--out", t.TempDir(), "testdata/run/x11fail.star")
+	want := "machine.wait_for_x: x: job x11 failed: it exited with status 1 before it was ready"
+	if code != exitFailure || !strings.Contains(stdout, want) || !strings.Contains(stdout, "(EE) Server is already active for display 0") {
+		t.Fatalf("exit %d, want %d with %q and the server's error\n%s\n%s", code, exitFailure, want, stdout, stderr)
 	}
 }
