@@ -191,15 +191,11 @@ func (m *Machine) WaitUntil(ctx context.Context, c Command, succeed bool, timeou
 			e.Status, e.TimedOut = status, true
 			return out.Stdout, e
 		}
-		pause := retryInterval
+		d := retryInterval
 		if timeout > 0 {
-			pause = min(pause, time.Until(deadline))
+			d = min(d, time.Until(deadline))
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if pause(ctx, d) != nil {
 			return out.Stdout, m.commandError(c, out, "waiting until %q %s: cancelled: %v", commandString(c), want, context.Cause(ctx))
 		}
 	}

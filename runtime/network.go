@@ -339,14 +339,10 @@ func (n *Network) Sleep(ctx context.Context, d time.Duration) error {
 	if err := n.act(); err != nil {
 		return err
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if pause(ctx, d) != nil {
 		return context.Cause(ctx)
 	}
+	return nil
 }
 
 // ownFile reports whether name, at the top of the output directory, is

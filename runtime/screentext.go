@@ -118,18 +118,6 @@ func (m *Machine) WaitForText(ctx context.Context, re *regexp.Regexp, timeout ti
 	}
 }
 
-// pause waits for d, or returns ctx's error when it is done first.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // screenReader returns the running guest of a machine with a display,
 // once it is known that tesseract is there to read its screen.
 func (m *Machine) screenReader() (*vm.Machine, error) {

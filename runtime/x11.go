@@ -185,15 +185,11 @@ func (m *Machine) WaitForWindow(ctx context.Context, re *regexp.Regexp, timeout 
 			e.TimedOut = true
 			return "", e
 		}
-		pause := windowPause
+		d := windowPause
 		if timeout > 0 {
-			pause = min(pause, time.Until(deadline))
+			d = min(d, time.Until(deadline))
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if pause(ctx, d) != nil {
 			return "", m.errorf(context.Cause(ctx), "waiting for a window /%s/: cancelled: %v", re, context.Cause(ctx))
 		}
 	}

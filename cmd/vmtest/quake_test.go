@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"image"
-	"image/png"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -23,14 +20,7 @@ func TestQuake(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	for _, name := range []string{"screen.png", "cut-off.png"} {
-		data, err := os.ReadFile(filepath.Join(out, "quake", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := png.Decode(bytes.NewReader(data))
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		img := readPNG(t, filepath.Join(out, "quake", name))
 		// The window: 640x480 in the middle of the 1024x768 screen.
 		window := image.Rect(192, 144, 832, 624)
 		colours, lit := map[uint32]bool{}, 0

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"image"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -19,14 +20,7 @@ func TestRunX11(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	data, err := os.ReadFile(filepath.Join(out, "x11", "xterm.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := readPNG(t, filepath.Join(out, "x11", "xterm.png"))
 	b := img.Bounds()
 	var light, dark int
 	for y := b.Min.Y; y < b.Max.Y; y++ {
@@ -44,6 +38,20 @@ func TestRunX11(t *testing.T) {
 	if b.Dx() != 1024 || b.Dy() != 768 || light < total/2 || dark < 200 {
 		t.Errorf("screenshot %dx%d has %d light and %d dark pixels of %d: want 1024x768, mostly light (the xterm) with some dark (its text)", b.Dx(), b.Dy(), light, dark, total)
 	}
+}
+
+// readPNG returns the image of the PNG file path, or fails t.
+func readPNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return img
 }
 
 // TestRunX11Fails runs testdata/run/x11fail.star: an X server that cannot
