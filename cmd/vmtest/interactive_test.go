@@ -150,8 +150,8 @@ m.succeed("false")
 	}
 }
 
-// inDir runs vmtest in dir with stdin and extra environment and returns
-// stdout, stderr and the exit status.
+// inDir runs vmtest in dir ("": the current one) with stdin and extra
+// environment and returns stdout, stderr and the exit status.
 func inDir(t *testing.T, dir, stdin string, env []string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)

@@ -36,21 +36,10 @@ func TestMain(m *testing.M) {
 }
 
 // vmtest runs the binary with args and returns stdout, stderr and the exit
-// status.
+// status (see inDir).
 func vmtest(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return inDir(t, "", "", env, args...)
 }
 
 func TestExecStreamsAndStatus(t *testing.T) {
