@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -13,6 +12,8 @@ import (
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/vmtest/vmtest/internal/hostcmd"
 )
 
 // Machine is the coverage data collected from one machine.
@@ -369,7 +370,7 @@ func addTracefiles(ctx context.Context, in []string, out string) error {
 // genhtml renders the tracefile info as HTML into dir, a page per
 // directory and per source file, with which machine ran each line.
 func genhtml(ctx context.Context, info, dir, title string) error {
-	cmd := exec.CommandContext(ctx, "genhtml", "--quiet", "--show-details", "--legend", "--title", title, "--output-directory", dir, info)
+	cmd := hostcmd.Command(ctx, "genhtml", "--quiet", "--show-details", "--legend", "--title", title, "--output-directory", dir, info)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("genhtml: %v\n%s", err, lcovNoise(string(out)))

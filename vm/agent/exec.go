@@ -112,25 +112,16 @@ func (s *Server) exec(ctx context.Context, r *request, req wire.Request) wire.Re
 		}()
 	}
 
-	var timeout <-chan time.Time
-	if req.TimeoutMS > 0 {
-		t := time.NewTimer(time.Duration(req.TimeoutMS) * time.Millisecond)
-		defer t.Stop()
-		timeout = t.C
-	}
+	// The host ends the request at its deadline (see
+	// wire.Request.TimeoutMS): then the process group is killed.
 	var ws syscall.WaitStatus
-	timedOut := false
 	select {
 	case ws = <-exited:
-	case <-timeout:
-		timedOut = true
-		unix.Kill(-pid, unix.SIGKILL)
-		ws = <-exited
 	case <-ctx.Done():
 		unix.Kill(-pid, unix.SIGKILL)
 		ws = <-exited
 	}
-	if timedOut || ctx.Err() != nil {
+	if ctx.Err() != nil {
 		unix.Kill(-pid, unix.SIGKILL) // the rest of its group
 	}
 
@@ -153,7 +144,7 @@ func (s *Server) exec(ctx context.Context, r *request, req wire.Request) wire.Re
 	outR.Close()
 	errR.Close()
 
-	res := wire.Result{TimedOut: timedOut}
+	var res wire.Result
 	switch {
 	case ws.Exited():
 		res.Exit = ws.ExitStatus()

@@ -10,6 +10,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/vmtest/vmtest/internal/hostcmd"
 )
 
 // UpperDir is where, inside a machine's disk, the agent keeps the
@@ -48,7 +50,7 @@ func Extract(ctx context.Context, img Image, guestDir, dst string) error {
 	}
 	// 0: clean; 1: the journal was replayed (or something fixed). Above:
 	// left uncorrected, which journal_only cannot cause by itself.
-	cmd := exec.CommandContext(ctx, e2fsck, "-p", "-E", "journal_only", img.Path)
+	cmd := hostcmd.Command(ctx, e2fsck, "-p", "-E", "journal_only", img.Path)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() > 1 {
@@ -67,7 +69,7 @@ func Extract(ctx context.Context, img Image, guestDir, dst string) error {
 	}
 	defer os.RemoveAll(scratch)
 	var stderr bytes.Buffer
-	cmd = exec.CommandContext(ctx, debugfs, "-R", "rdump "+src+" "+scratch, img.Path)
+	cmd = hostcmd.Command(ctx, debugfs, "-R", "rdump "+src+" "+scratch, img.Path)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("reading %s from %s: debugfs: %v: %s", guestDir, img.Path, err, bytes.TrimSpace(stderr.Bytes()))
