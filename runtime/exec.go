@@ -179,7 +179,7 @@ func (m *Machine) WaitUntil(ctx context.Context, c Command, succeed bool, timeou
 		if timeout > 0 {
 			d = min(d, time.Until(deadline))
 		}
-		if pause(ctx, d) != nil {
+		if Pause(ctx, d) != nil {
 			return out.Stdout, m.commandError(c, out, "waiting until %q %s: cancelled: %v", commandString(c), want, context.Cause(ctx))
 		}
 	}

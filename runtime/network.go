@@ -339,7 +339,7 @@ func (n *Network) Sleep(ctx context.Context, d time.Duration) error {
 	if err := n.act(); err != nil {
 		return err
 	}
-	if pause(ctx, d) != nil {
+	if Pause(ctx, d) != nil {
 		return context.Cause(ctx)
 	}
 	return nil

@@ -39,7 +39,8 @@ func Main(version string) {
 		fatal(err)
 	}
 	trace("device modules loaded")
-	if err := prepareNetwork(); err != nil {
+	bn, err := prepareNetwork()
+	if err != nil {
 		fatal(err)
 	}
 	trace("network prepared")
@@ -54,7 +55,7 @@ func Main(version string) {
 	ctx := context.Background()
 	go reaper.Run(ctx)
 	s := NewServer(port, port, reaper)
-	s.Configure = func(ctx context.Context, req wire.Request) error { return configure(ctx, req) }
+	s.Configure = func(ctx context.Context, req wire.Request) error { return configure(ctx, req, bn) }
 	// Jobs get a cgroup each, so that stopping one stops all it forked.
 	s.Jobs.Cgroup = "/sys/fs/cgroup"
 	s.Jobs.RunRoot = "/"

@@ -23,27 +23,37 @@ import (
 // devices while the module loads, so it is normally there at once.
 const linkWait = 10 * time.Second
 
+// bootNetwork is what prepareNetwork did before hello, for
+// configureNetwork.
+type bootNetwork struct {
+	loUp bool // the loopback interface is up
+	// nics are the virtio NICs found, in PCI address order, with their
+	// indexes and duplicate address detection off.
+	nics []nic
+}
+
 // prepareNetwork does, before hello, what is the same in every machine of
 // a shape: it brings the loopback interface up, finds the virtio NICs
-// (their names, PCI addresses and indexes, see bootNICs) and turns off
-// IPv6 duplicate address detection on them. A machine revived from a boot
-// snapshot then only gives its NICs their MACs and addresses: under
-// software emulation, every kernel path it runs afresh costs its QEMU the
-// translation of that code.
-func prepareNetwork() error {
+// (their names, PCI addresses and indexes) and turns off IPv6 duplicate
+// address detection on them. A machine revived from a boot snapshot then
+// only gives its NICs their MACs and addresses: under software emulation,
+// every kernel path it runs afresh costs its QEMU the translation of that
+// code. What it did is in bn, even when it fails.
+func prepareNetwork() (bn *bootNetwork, err error) {
+	bn = &bootNetwork{}
 	nl, err := dialNetlink()
 	if err != nil {
-		return fmt.Errorf("bringing up lo: %v", err)
+		return bn, fmt.Errorf("bringing up lo: %w", err)
 	}
 	defer nl.close()
 	lo, err := ifindex("lo")
 	if err != nil {
-		return fmt.Errorf("bringing up lo: %v", err)
+		return bn, fmt.Errorf("bringing up lo: %w", err)
 	}
 	if err := nl.linkUp(lo); err != nil {
-		return fmt.Errorf("bringing up lo: %v", err)
+		return bn, fmt.Errorf("bringing up lo: %w", err)
 	}
-	loUp = true
+	bn.loUp = true
 	want := countPCIDevices(virtioVendor, virtioNetIDs)
 	deadline := time.Now().Add(linkWait)
 	nics := virtioNICs()
@@ -53,22 +63,15 @@ func prepareNetwork() error {
 	}
 	for i := range nics {
 		if nics[i].index, err = ifindex(nics[i].name); err != nil {
-			return err
+			return bn, err
 		}
 		if err := noDAD(nics[i].name); err != nil {
-			return err
+			return bn, err
 		}
 	}
-	bootNICs = nics
-	return nil
+	bn.nics = nics
+	return bn, nil
 }
-
-// loUp says that prepareNetwork brought the loopback interface up.
-var loUp bool
-
-// bootNICs are the virtio NICs prepareNetwork found, in PCI address order,
-// with their indexes and duplicate address detection off.
-var bootNICs []nic
 
 // noDAD turns off IPv6 duplicate address detection on the interface: its
 // addresses, and the link-local one the kernel makes when the link comes
@@ -86,8 +89,8 @@ func noDAD(name string) error {
 // rtnetlink itself: no ip(8), no process started. IPv6 addresses skip
 // duplicate address detection, so they are usable as soon as this
 // returns. The error names the interface and address that failed.
-func configureNetwork(ifs []wire.Interface) error {
-	if loUp && len(ifs) == 0 {
+func configureNetwork(bn *bootNetwork, ifs []wire.Interface) error {
+	if bn.loUp && len(ifs) == 0 {
 		return nil
 	}
 	nl, err := dialNetlink()
@@ -95,7 +98,7 @@ func configureNetwork(ifs []wire.Interface) error {
 		return fmt.Errorf("configuring the network: %v", err)
 	}
 	defer nl.close()
-	if !loUp {
+	if !bn.loUp {
 		lo, err := ifindex("lo")
 		if err != nil {
 			return fmt.Errorf("configuring the network: %v", err)
@@ -103,12 +106,12 @@ func configureNetwork(ifs []wire.Interface) error {
 		if err := nl.linkUp(lo); err != nil {
 			return fmt.Errorf("bringing up lo: %v", err)
 		}
-		loUp = true
+		bn.loUp = true
 	}
 	if len(ifs) == 0 {
 		return nil
 	}
-	nics := bootNICs
+	nics := bn.nics
 	names, err := match(ifs, nics)
 	if err != nil {
 		// Not the NICs seen before hello: look again, waiting for them.

@@ -24,7 +24,7 @@ const (
 // over 9p, read-only, under an overlay whose upper layer is the machine's
 // disk (or memory, for a machine without one). It then writes the requested files, switches into the new root and
 // configures the network interfaces.
-func configure(_ context.Context, req wire.Request) error {
+func configure(_ context.Context, req wire.Request, bn *bootNetwork) error {
 	trace("configure")
 	// Before anything draws a random number: a machine revived from a boot
 	// snapshot shares its generator's state with every other one until now.
@@ -88,7 +88,7 @@ func configure(_ context.Context, req wire.Request) error {
 		}
 	}
 	unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, "")
-	err := configureNetwork(req.Interfaces)
+	err := configureNetwork(bn, req.Interfaces)
 	trace("network configured")
 	return err
 }
