@@ -169,7 +169,7 @@ func (n *Network) Define(specs []Spec) error {
 			return err
 		}
 		if _, err := wire.OrderJobs(s.Jobs); err != nil {
-			return fmt.Errorf("machine %s: jobs and services: %v", s.Name, err)
+			return fmt.Errorf("machine %s: jobs and services: %w", s.Name, err)
 		}
 	}
 	names := make([]string, len(specs))

@@ -85,7 +85,7 @@ func CheckHostPort(port int) error {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("host port %d is %w: something on this host listens on 127.0.0.1:%d", port, ErrPortInUse, port)
 		}
-		return fmt.Errorf("host port %d cannot be forwarded: %v", port, err)
+		return fmt.Errorf("host port %d cannot be forwarded: %w", port, err)
 	}
 	l.Close()
 	return nil
@@ -96,7 +96,7 @@ func CheckHostPort(port int) error {
 func FreeHostPort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("finding a free host port: %v", err)
+		return 0, fmt.Errorf("finding a free host port: %w", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil

@@ -292,7 +292,7 @@ func keepDisks(ctx context.Context, names []string, scratch string) (map[string]
 			var le *disk.LockedError
 			if errors.As(err, &le) && le.PID != 0 {
 				if dir := vm.RunDirOf(le.PID); dir != "" {
-					return nil, nil, fmt.Errorf("%v, a network started from the same directory: stop it with vmtest stop %s, or start from another directory", err, dir)
+					return nil, nil, fmt.Errorf("%w, a network started from the same directory: stop it with vmtest stop %s, or start from another directory", err, dir)
 				}
 			}
 			return nil, nil, err

@@ -100,7 +100,7 @@ func lcov(ctx context.Context, args ...string) error {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("lcov %s: %v\n%s", strings.Join(args, " "), err, lcovNoise(out.String()))
+		return fmt.Errorf("lcov %s: %w\n%s", strings.Join(args, " "), err, lcovNoise(out.String()))
 	}
 	return nil
 }

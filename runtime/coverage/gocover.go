@@ -53,7 +53,7 @@ func goCmd(ctx context.Context, goBin, dir string, env []string, args ...string)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, bytes.TrimSpace(out.Bytes()))
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, bytes.TrimSpace(out.Bytes()))
 	}
 	return nil
 }
@@ -103,7 +103,7 @@ func goMerge(ctx context.Context, goBin, work string, in []string, out string) e
 func goHTML(ctx context.Context, goBin, work, profile, out string, mods []string) error {
 	version, err := hostcmd.Command(ctx, goBin, "env", "GOVERSION").Output()
 	if err != nil {
-		return fmt.Errorf("go env GOVERSION: %v", err)
+		return fmt.Errorf("go env GOVERSION: %w", err)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "go %s\n", strings.TrimPrefix(strings.TrimSpace(string(version)), "go"))

@@ -98,7 +98,7 @@ func (o Options) program() (string, error) {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("%w, %s not found in PATH; install it with: %s", ErrNoTesseract, prog, InstallHint)
 		}
-		return "", fmt.Errorf("running %s: %v", prog, err)
+		return "", fmt.Errorf("running %s: %w", prog, err)
 	}
 	return path, nil
 }

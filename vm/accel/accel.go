@@ -179,7 +179,7 @@ func openRW(dev string) error {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return fmt.Errorf("%s not usable: cannot open it read-write: %v", dev, err)
+		return fmt.Errorf("%s not usable: cannot open it read-write: %w", dev, err)
 	}
 	f.Close()
 	return nil

@@ -299,7 +299,7 @@ func envValue(env []string, key string) string {
 func lookPath(name, path string) (string, error) {
 	if strings.Contains(name, "/") {
 		if err := executable(name); err != nil {
-			return "", fmt.Errorf("exec %s: %v", name, err)
+			return "", fmt.Errorf("exec %s: %w", name, err)
 		}
 		return name, nil
 	}

@@ -119,7 +119,7 @@ func (j *job) stop(ctx context.Context) error {
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return fmt.Errorf("job %s did not stop in time: %v", j.spec.Name, ctx.Err())
+			return fmt.Errorf("job %s did not stop in time: %w", j.spec.Name, ctx.Err())
 		}
 	}
 }
@@ -405,7 +405,7 @@ func (s *starter) spawn(c wire.JobCommand, extra ...string) (int, <-chan syscall
 	s.grp.prepare(attr.Sys)
 	pid, exited, err := s.j.sup.reaper.Start(path, argv, attr)
 	if err != nil {
-		return 0, nil, fmt.Errorf("exec %s: %v", argv[0], unwrapPathError(err))
+		return 0, nil, fmt.Errorf("exec %s: %w", argv[0], unwrapPathError(err))
 	}
 	s.grp.started(pid)
 	return pid, exited, nil
@@ -417,7 +417,7 @@ func (s *starter) spawn(c wire.JobCommand, extra ...string) (int, <-chan syscall
 func (s *starter) runSync(ctx context.Context, what string, c wire.JobCommand, extra ...string) error {
 	pid, exited, err := s.spawn(c, extra...)
 	if err != nil {
-		return fmt.Errorf("%s: %v", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	select {
 	case ws := <-exited:
@@ -633,13 +633,13 @@ func makeJobDirs(dirs []wire.JobDir, id *jobIdentity) error {
 			mode = 0o755
 		}
 		if err := os.MkdirAll(d.Path, 0o755); err != nil {
-			return fmt.Errorf("directory %s: %v", d.Path, unwrapPathError(err))
+			return fmt.Errorf("directory %s: %w", d.Path, unwrapPathError(err))
 		}
 		if err := os.Chown(d.Path, id.uid, id.gid); err != nil {
-			return fmt.Errorf("directory %s: %v", d.Path, unwrapPathError(err))
+			return fmt.Errorf("directory %s: %w", d.Path, unwrapPathError(err))
 		}
 		if err := unix.Chmod(d.Path, uint32(mode)); err != nil {
-			return fmt.Errorf("directory %s: %v", d.Path, err)
+			return fmt.Errorf("directory %s: %w", d.Path, err)
 		}
 	}
 	return nil

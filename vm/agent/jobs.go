@@ -121,14 +121,14 @@ func (s *Supervisor) Define(specs []wire.Job) error {
 func checkJobs(specs []wire.Job) (map[string]*job, []*job, error) {
 	idx, err := wire.OrderJobs(specs)
 	if err != nil {
-		return nil, nil, fmt.Errorf("jobs: %v", err)
+		return nil, nil, fmt.Errorf("jobs: %w", err)
 	}
 	jobs := map[string]*job{}
 	all := make([]*job, len(specs))
 	for i := range specs {
 		sp := specs[i]
 		if err := checkJobSpec(&sp); err != nil {
-			return nil, nil, fmt.Errorf("job %s: %v", sp.Name, err)
+			return nil, nil, fmt.Errorf("job %s: %w", sp.Name, err)
 		}
 		all[i] = &job{spec: sp}
 		jobs[sp.Name] = all[i]

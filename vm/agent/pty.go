@@ -140,7 +140,7 @@ func openPTY() (master, slave *os.File, err error) {
 	var n int
 	err = control(master, func(fd int) error {
 		if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-			return fmt.Errorf("unlocking the terminal: %v", err)
+			return fmt.Errorf("unlocking the terminal: %w", err)
 		}
 		var err error
 		n, err = unix.IoctlGetInt(fd, unix.TIOCGPTN)

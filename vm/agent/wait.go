@@ -100,7 +100,7 @@ func setClock(ns int64) error {
 	}
 	ts := unix.NsecToTimespec(ns)
 	if err := unix.ClockSettime(unix.CLOCK_REALTIME, &ts); err != nil {
-		return fmt.Errorf("set_time: %v", err)
+		return fmt.Errorf("set_time: %w", err)
 	}
 	return nil
 }

@@ -54,7 +54,7 @@ func Extract(ctx context.Context, img Image, guestDir, dst string) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() > 1 {
-			return fmt.Errorf("replaying the journal of %s: e2fsck: %v: %s", img.Path, err, bytes.TrimSpace(out))
+			return fmt.Errorf("replaying the journal of %s: e2fsck: %w: %s", img.Path, err, bytes.TrimSpace(out))
 		}
 	}
 	src := path.Join(UpperDir, path.Clean(guestDir))
@@ -72,7 +72,7 @@ func Extract(ctx context.Context, img Image, guestDir, dst string) error {
 	cmd = hostcmd.Command(ctx, debugfs, "-R", "rdump "+src+" "+scratch, img.Path)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("reading %s from %s: debugfs: %v: %s", guestDir, img.Path, err, bytes.TrimSpace(stderr.Bytes()))
+		return fmt.Errorf("reading %s from %s: debugfs: %w: %s", guestDir, img.Path, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	got := filepath.Join(scratch, path.Base(src))
 	if _, err := os.Stat(got); err != nil {

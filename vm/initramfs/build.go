@@ -204,7 +204,7 @@ func stripSignature(m []byte) []byte {
 func checkStatic(name string, data []byte) error {
 	f, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
-		return fmt.Errorf("agent binary %s is not an ELF executable (%v); want the vmtest binary built with CGO_ENABLED=0", name, err)
+		return fmt.Errorf("agent binary %s is not an ELF executable (%w); want the vmtest binary built with CGO_ENABLED=0", name, err)
 	}
 	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
 		return fmt.Errorf("agent binary %s is an ELF %s, not an executable; want the vmtest binary built with CGO_ENABLED=0", name, f.Type)
