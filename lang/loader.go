@@ -138,7 +138,9 @@ func (l *Loader) NewThread(ctx context.Context, name string) (thread *starlark.T
 // before the thread runs; Narrow changes what it holds while the thread
 // runs, which go.starlark.net allows for a local's value but not for the
 // locals themselves (SetLocal).
-type threadContext struct{ ctx atomic.Pointer[context.Context] }
+type threadContext struct {
+	ctx atomic.Pointer[context.Context]
+}
 
 // BindContext stores ctx in thread (see Context) and arranges for
 // thread.Cancel to be called with the context's cause when ctx is done.
