@@ -66,9 +66,9 @@ func (m *Machine) callFailed(ctx context.Context, err error, what string, timeou
 	return m.errorf(err, "%s: %s", what, reason(err))
 }
 
-// joinCause is err, and the cause of ctx's end if err does not hold it:
-// a call that failed as ctx ended may have failed for another reason
-// first (the machine stopped).
+// joinCause is err, with ctx's error added when err does not hold it: a
+// call that failed as ctx ended may have failed for another reason first
+// (the machine stopped), and errors.Is must still find the cancellation.
 func joinCause(err error, ctx context.Context) error {
 	if err == nil {
 		return ctx.Err()

@@ -33,9 +33,9 @@ type Machine struct {
 
 	mu sync.Mutex // held during boots and power changes
 	vm *vm.Machine
-	// booting is the machine of a first boot in progress, for Crash,
-	// which must not wait for the boot (and mu).
-	booting atomic.Pointer[vm.Machine]
+	// current is vm as soon as it exists, and during its boots, for
+	// Running and Crash, which must not wait for a boot (and mu).
+	current atomic.Pointer[vm.Machine]
 	con     *lines.History // the whole run's console, across boots
 	logFile *os.File
 	closed  bool
@@ -64,11 +64,11 @@ func (m *Machine) NICs() []vm.NIC {
 	return nics
 }
 
-// Running reports whether the machine's QEMU runs.
+// Running reports whether the machine is up. It does not wait for a boot
+// in progress (the machine is not up yet).
 func (m *Machine) Running() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.vm != nil && m.vm.Running()
+	v := m.current.Load()
+	return v != nil && v.Running()
 }
 
 // Start boots the machine unless it is running, and returns when its
@@ -106,9 +106,7 @@ func (m *Machine) bootLocked(ctx context.Context) error {
 		if !m.cleanOff {
 			m.noteLost("it stopped by itself (powered off, reset or panicked)")
 		}
-		m.booting.Store(m.vm)
 		err = m.vm.Boot(ctx) // releases what a guest that stopped on its own left
-		m.booting.Store(nil)
 	} else {
 		err = m.firstBoot(ctx)
 	}
@@ -197,9 +195,9 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.booting.Store(v)
-	defer m.booting.Store(nil)
+	m.current.Store(v)
 	if err := v.Boot(ctx); err != nil {
+		m.current.Store(nil)
 		return err
 	}
 	m.vm = v
@@ -258,8 +256,8 @@ func (m *Machine) Crash() error {
 	if err := m.net.act(); err != nil {
 		return err
 	}
-	if v := m.booting.Load(); v != nil {
-		v.Crash()
+	if v := m.current.Load(); v != nil && v.Phase() == vm.Booting {
+		v.Crash() // at once: the boot fails and releases mu
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
