@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -278,6 +279,7 @@ func (p Prober) probe(ctx context.Context, accel string, firmware []byte) (Probe
 	tctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	cmd := hostcmd.Command(tctx, qemu, args...)
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL // killed if we die first
 	stderr := lines.NewTail(4 << 10)
 	cmd.Stderr = stderr
 
