@@ -152,17 +152,14 @@ func (p *pipes) close() {
 }
 
 // runPiped streams the output of the started program pid and feeds it
-// the host's input, on goroutines it waits for, until it exits or ctx is
-// done (then its process group is killed), and returns how it ended.
+// the host's input, until it exits or ctx is done (then its process group
+// is killed), and returns how it ended. After the program exited, its
+// output is forwarded until end of file, but for at most drainGrace: a
+// background process that kept the pipes (`daemon &`) does not hold the
+// call. What such a process writes later goes to the console (see
+// leftovers), so that it never dies of SIGPIPE.
 func (s *Server) runPiped(ctx context.Context, r *request, p *pipes, pid int, exited <-chan syscall.WaitStatus) syscall.WaitStatus {
-	var copies sync.WaitGroup
-	stream := func(src *os.File, t wire.Type) {
-		defer copies.Done()
-		io.Copy(wire.StreamWriter{W: s.w, ID: r.id, Type: t}, src)
-	}
-	copies.Add(2)
-	go stream(p.outR, wire.TypeStdout)
-	go stream(p.errR, wire.TypeStderr)
+	out := readOutput(p.outR, p.errR)
 	var feeder sync.WaitGroup
 	if p.stdinW != nil {
 		feeder.Add(1)
@@ -173,16 +170,7 @@ func (s *Server) runPiped(ctx context.Context, r *request, p *pipes, pid int, ex
 		}()
 	}
 
-	var ws syscall.WaitStatus
-	select {
-	case ws = <-exited:
-	case <-ctx.Done():
-		unix.Kill(-pid, unix.SIGKILL)
-		ws = <-exited
-	}
-	if ctx.Err() != nil {
-		unix.Kill(-pid, unix.SIGKILL) // the rest of its group
-	}
+	ws := s.forwardUntilExit(ctx, r, out, pid, exited)
 
 	// End the stdin feeder: no more input is useful.
 	r.stdin.close()
@@ -191,18 +179,57 @@ func (s *Server) runPiped(ctx context.Context, r *request, p *pipes, pid int, ex
 	}
 	feeder.Wait()
 
-	drained := make(chan struct{})
-	go func() { copies.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-time.After(drainGrace):
-		p.outR.Close() // unblocks the copies
+	if s.drain(r, out, drainGrace) {
+		p.outR.Close()
 		p.errR.Close()
-		<-drained
+	} else {
+		s.leftovers.adopt(out, p.outR, p.errR)
 	}
-	p.outR.Close()
-	p.errR.Close()
 	return ws
+}
+
+// forwardUntilExit sends the program's output to the host until the
+// program exits or ctx is done (then its process group is killed), and
+// returns how it ended.
+func (s *Server) forwardUntilExit(ctx context.Context, r *request, out <-chan chunk, pid int, exited <-chan syscall.WaitStatus) syscall.WaitStatus {
+	for {
+		select {
+		case c, ok := <-out:
+			if !ok {
+				out = nil // both pipes closed: wait for the exit alone
+				continue
+			}
+			s.w.Data(r.id, c.typ, c.data)
+		case ws := <-exited:
+			if ctx.Err() != nil {
+				unix.Kill(-pid, unix.SIGKILL) // the rest of its group
+			}
+			return ws
+		case <-ctx.Done():
+			unix.Kill(-pid, unix.SIGKILL)
+			ws := <-exited
+			unix.Kill(-pid, unix.SIGKILL) // the rest of its group
+			return ws
+		}
+	}
+}
+
+// drain sends what is left of the output to the host, until end of file
+// or for at most grace; it reports whether it reached end of file.
+func (s *Server) drain(r *request, out <-chan chunk, grace time.Duration) bool {
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	for {
+		select {
+		case c, ok := <-out:
+			if !ok {
+				return true
+			}
+			s.w.Data(r.id, c.typ, c.data)
+		case <-timer.C:
+			return false
+		}
+	}
 }
 
 // statusResult is the Result of a program that ended with ws.

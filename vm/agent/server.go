@@ -36,6 +36,10 @@ type Server struct {
 	// been sent; it does not return in a real guest.
 	Power func(reboot bool)
 
+	// leftovers read what background processes of commands that returned
+	// write, to the console.
+	leftovers leftovers
+
 	mu     sync.Mutex
 	active map[uint32]*request
 }
@@ -67,6 +71,7 @@ func NewServer(r io.Reader, w io.Writer, reaper *Reaper) *Server {
 		wire.OpPing:      func(context.Context, *request, wire.Request) wire.Result { return wire.Result{} },
 	}
 	s.Jobs = NewSupervisor(reaper, func(ev wire.Event) { s.Event(ev) })
+	s.leftovers = leftovers{console: s.Jobs.console, consoleMu: &s.Jobs.consoleMu}
 	s.addJobHandlers()
 	return s
 }
@@ -77,10 +82,12 @@ func (s *Server) Event(ev wire.Event) error { return s.w.JSON(0, wire.TypeEvent,
 // Serve reads frames until the stream ends or ctx is done, running each
 // request in its own goroutine, and returns when all of them have finished
 // (they are cancelled when the stream ends). It returns nil on a clean end
-// of stream.
+// of stream. Then it also stops reading the output of background
+// processes (see leftovers).
 func (s *Server) Serve(ctx context.Context) error {
+	defer s.leftovers.close() // after the requests, which may add to it
 	var wg sync.WaitGroup
-	defer wg.Wait() // deferred first, so it runs after cancel below
+	defer wg.Wait() // deferred before cancel, so it runs after it
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,6 +24,13 @@ import (
 // client on the other. Everything is torn down when the test ends.
 func serve(t *testing.T) *wire.Client {
 	t.Helper()
+	return serveConsole(t, nil)
+}
+
+// serveConsole is serve with the server's console (nil: the test's
+// stderr).
+func serveConsole(t *testing.T, console io.Writer) *wire.Client {
+	t.Helper()
 	hostEnd, guestEnd := net.Pipe()
 	// The reaper outlives the server: requests still running when the
 	// stream ends are killed, and their exits must still be collected.
@@ -31,6 +39,7 @@ func serve(t *testing.T) *wire.Client {
 	reaperDone := make(chan struct{})
 	go func() { reaper.Run(reaperCtx); close(reaperDone) }()
 	s := NewServer(guestEnd, guestEnd, reaper)
+	s.Jobs.Console = console
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(context.Background()) }()
 	c := wire.NewClient(hostEnd, nil)
@@ -156,6 +165,40 @@ func TestExecBackgroundDoesNotHold(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("a background child held the call for %s", d)
+	}
+}
+
+// TestExecBackgroundOutputAfterReturn: a background process that kept a
+// command's pipes and writes after the command returned is not killed by
+// SIGPIPE; what it writes goes to the console, line by line.
+func TestExecBackgroundOutputAfterReturn(t *testing.T) {
+	console := &syncBuffer{}
+	c := serveConsole(t, console)
+	dir := t.TempDir()
+	res, out, _ := call(t, c, wire.Request{Op: wire.OpExec, Dir: dir,
+		Shell: "(while [ ! -e go ]; do sleep 0.05; done; echo late; echo late-err >&2; printf 'no newline'; touch after) & echo started"}, nil)
+	if res.Exit != 0 || out != "started\n" {
+		t.Fatalf("got %+v %q", res, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := os.Stat(filepath.Join(dir, "after"))
+		text := console.String()
+		if err == nil && strings.Contains(text, "no newline\n") {
+			for _, want := range []string{"late\n", "late-err\n"} {
+				if !strings.Contains(text, want) {
+					t.Errorf("console lacks %q: %q", want, text)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the background process did not finish (%v); console %q", err, text)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
