@@ -40,6 +40,11 @@ var configKeys = []configKey{
 	{"vlans", setVLANs, func() starlark.Value { return starlark.NewList([]starlark.Value{starlark.MakeInt(1)}) }},
 	{"coverage", boolKey(func(s *runtime.Spec) *bool { return &s.Coverage }), func() starlark.Value { return starlark.False }},
 	{"addresses", setAddresses, emptyDict},
+	{"mtu", setMTU, emptyDict},
+	{"sysctls", setSysctls, emptyDict},
+	{"gateway", setGateway, func() starlark.Value { return starlark.None }},
+	{"routes", setRoutes, emptyList},
+	{"disks", setDisks, emptyDict},
 	{"forward_ports", setForwardPorts, emptyDict},
 	{"internet", boolKey(func(s *runtime.Spec) *bool { return &s.Internet }), func() starlark.Value { return starlark.False }},
 	{"jobs", setJobs, emptyDict},
@@ -83,7 +88,13 @@ func checkKey(fnname, name string, unknown func(name string, known []string) err
 // unexpectedKey is the error of an unknown key name of a dict, suggesting
 // the nearest of known.
 func unexpectedKey(what, name string, known ...string) error {
-	msg := fmt.Sprintf("%s: unknown key %q", what, name)
+	return fmt.Errorf("%s: %w", what, unknownKey(name, known...))
+}
+
+// unknownKey is the error of an unknown key name of a dict whose place
+// the caller names, suggesting the nearest of known.
+func unknownKey(name string, known ...string) error {
+	msg := fmt.Sprintf("unknown key %q", name)
 	if s := lang.Suggest(name, known); s != "" {
 		msg += " (did you mean " + s + "?)"
 	} else {

@@ -118,19 +118,21 @@ func (s *Script) computed(thread *starlark.Thread, d *decl, name string) (starla
 		}
 		n := runtime.HostNumbers(s.Machines())[d.name]
 		var ips []starlark.Value
-		for _, v := range spec.VLANs {
-			v4, v6 := runtime.NICAddrs(v, n, spec.Addresses)
-			ips = append(ips, starlark.String(stripLen(v4)), starlark.String(stripLen(v6)))
+		var ip starlark.Value = starlark.None
+		for i, v := range spec.VLANs {
+			for _, a := range runtime.NICAddrs(v, n, spec.Addresses) {
+				if i == 0 && ip == starlark.None && !strings.Contains(a, ":") {
+					ip = starlark.String(stripLen(a))
+				}
+				ips = append(ips, starlark.String(stripLen(a)))
+			}
 		}
 		if name == "ips" {
 			l := starlark.NewList(ips)
 			l.Freeze()
 			return l, nil
 		}
-		if len(ips) == 0 {
-			return starlark.None, nil
-		}
-		return ips[0], nil
+		return ip, nil
 	}
 	return nil, nil
 }

@@ -130,7 +130,15 @@ func TestAddressConflicts(t *testing.T) {
 	if err := checkSpecs([]Spec{a, b}); err != nil {
 		t.Error(err)
 	}
-	if v4, v6 := NICAddrs(1, 2, b.Addresses); v4 != "10.0.0.2/24" || v6 != "2001:db8:1::2/64" {
-		t.Errorf("NICAddrs = %s, %s", v4, v6)
+	if got := NICAddrs(1, 2, b.Addresses); !slices.Equal(got, []string{"10.0.0.2/24", "2001:db8:1::2/64"}) {
+		t.Errorf("NICAddrs = %q", got)
+	}
+	// Several of a family replace the computed one; an empty list leaves none.
+	b.Addresses = map[int][]string{1: {"fd00::5/64", "10.0.0.2/24", "10.0.0.3/8", "fd00::6/64"}}
+	if got := NICAddrs(1, 2, b.Addresses); !slices.Equal(got, []string{"10.0.0.2/24", "10.0.0.3/8", "fd00::5/64", "fd00::6/64"}) {
+		t.Errorf("NICAddrs = %q", got)
+	}
+	if got := NICAddrs(1, 2, map[int][]string{1: {}}); len(got) != 0 {
+		t.Errorf("NICAddrs of an empty list = %q", got)
 	}
 }

@@ -58,8 +58,7 @@ func (m *Machine) Spec() Spec { return m.spec }
 func (m *Machine) NICs() []vm.NIC {
 	var nics []vm.NIC
 	for _, v := range m.spec.VLANs {
-		v4, v6 := NICAddrs(v, m.num, m.spec.Addresses)
-		nics = append(nics, vm.NIC{MAC: MAC(v, m.num), Addrs: []string{v4, v6}})
+		nics = append(nics, vm.NIC{MAC: MAC(v, m.num), Addrs: NICAddrs(v, m.num, m.spec.Addresses), MTU: m.spec.MTU[v]})
 	}
 	return nics
 }
@@ -189,6 +188,9 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 		KernelParams: m.spec.KernelParams,
 		QEMUOpts:     append(slices.Clone(m.spec.QEMUOpts), m.net.opts.QEMUOpts...),
 		Jobs:         m.jobs(),
+		Disks:        m.spec.extraDisks(dir),
+		Sysctls:      m.spec.Sysctls,
+		Routes:       m.spec.AllRoutes(),
 		Display:      m.spec.HasDisplay(),
 		OnEvent:      m.onEvent,
 	})

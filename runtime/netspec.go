@@ -27,23 +27,22 @@ func (s *Spec) checkNet() error {
 		if !slices.Contains(s.VLANs, vlan) {
 			return fmt.Errorf("machine %s: addresses: vlan %d is not one of its vlans %v", s.Name, vlan, s.VLANs)
 		}
-		var v4, v6 int
+		seen := map[netip.Addr]bool{}
 		for _, a := range addrs {
 			p, err := ParseAddress(a)
 			if err != nil {
 				return fmt.Errorf("machine %s: addresses: vlan %d: %w", s.Name, vlan, err)
 			}
-			if p.Addr().Is4() {
-				v4++
-			} else {
-				v6++
+			if seen[p.Addr()] {
+				return fmt.Errorf("machine %s: addresses: vlan %d: %s is listed twice", s.Name, vlan, p.Addr())
 			}
-		}
-		if v4 > 1 || v6 > 1 {
-			return fmt.Errorf("machine %s: addresses: vlan %d: at most one IPv4 and one IPv6 address, got %s", s.Name, vlan, strings.Join(addrs, ", "))
+			seen[p.Addr()] = true
 		}
 	}
-	return nil
+	if err := s.checkLinks(); err != nil {
+		return err
+	}
+	return s.checkDisks()
 }
 
 // ParseAddress reads an address given in a script: "10.0.0.5" or
@@ -70,21 +69,33 @@ func ParseAddress(s string) (netip.Prefix, error) {
 
 // NICAddrs returns the addresses, with their prefix lengths, of the NIC
 // on vlan of host number n: those given (addresses[vlan]), and for a
-// family none is given, the computed one (Addrs). IPv4 first.
-func NICAddrs(vlan, n int, addresses map[int][]string) (v4, v6 string) {
-	v4, v6 = Addrs(vlan, n)
-	for _, a := range addresses[vlan] {
+// family none is given, the computed one (Addrs); none at all when the
+// list given is empty. IPv4 first, then IPv6, each in the order given.
+func NICAddrs(vlan, n int, addresses map[int][]string) []string {
+	given, ok := addresses[vlan]
+	if ok && len(given) == 0 {
+		return nil
+	}
+	var v4, v6 []string
+	for _, a := range given {
 		p, err := ParseAddress(a)
 		if err != nil {
 			continue // checked by Spec.check
 		}
 		if p.Addr().Is4() {
-			v4 = p.String()
+			v4 = append(v4, p.String())
 		} else {
-			v6 = p.String()
+			v6 = append(v6, p.String())
 		}
 	}
-	return v4, v6
+	c4, c6 := Addrs(vlan, n)
+	if v4 == nil {
+		v4 = []string{c4}
+	}
+	if v6 == nil {
+		v6 = []string{c6}
+	}
+	return append(v4, v6...)
 }
 
 // checkNetwork reports what is wrong between machines: two machines with
@@ -102,9 +113,15 @@ func checkNetwork(specs []Spec) error {
 	owner := map[key]string{}
 	hostPort := map[int]string{}
 	for _, s := range specs {
+		var mine []string
 		for _, v := range s.VLANs {
-			v4, v6 := NICAddrs(v, nums[s.Name], s.Addresses)
-			for _, a := range []string{v4, v6} {
+			mine = append(mine, NICAddrs(v, nums[s.Name], s.Addresses)...)
+		}
+		if err := checkGateways(&s, mine); err != nil {
+			return err
+		}
+		for _, v := range s.VLANs {
+			for _, a := range NICAddrs(v, nums[s.Name], s.Addresses) {
 				p, _ := netip.ParsePrefix(a)
 				k := key{v, p.Addr()}
 				if other, dup := owner[k]; dup {

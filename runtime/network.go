@@ -204,7 +204,7 @@ func (n *Network) Define(specs []Spec) error {
 }
 
 // hostsFile is /etc/hosts of every machine: localhost, and each machine's
-// addresses on its first vlan under its name.
+// first IPv4 and first IPv6 address on its first vlan under its name.
 func hostsFile(specs []Spec, nums map[string]int) []byte {
 	var b strings.Builder
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
@@ -212,10 +212,26 @@ func hostsFile(specs []Spec, nums map[string]int) []byte {
 		if len(s.VLANs) == 0 {
 			continue
 		}
-		v4, v6 := NICAddrs(s.VLANs[0], nums[s.Name], s.Addresses)
-		fmt.Fprintf(&b, "%s\t%s\n%s\t%s\n", stripPrefix(v4), s.Name, stripPrefix(v6), s.Name)
+		for _, a := range firstOfFamilies(NICAddrs(s.VLANs[0], nums[s.Name], s.Addresses)) {
+			fmt.Fprintf(&b, "%s\t%s\n", stripPrefix(a), s.Name)
+		}
 	}
 	return []byte(b.String())
+}
+
+// firstOfFamilies returns the first IPv4 and the first IPv6 address of
+// addrs (CIDR), those there are.
+func firstOfFamilies(addrs []string) []string {
+	var out []string
+	var have4, have6 bool
+	for _, a := range addrs {
+		is4 := !strings.Contains(a, ":")
+		if is4 && !have4 || !is4 && !have6 {
+			out = append(out, a)
+		}
+		have4, have6 = have4 || is4, have6 || !is4
+	}
+	return out
 }
 
 // Machine returns the machine called name, or nil.

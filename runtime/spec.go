@@ -31,7 +31,16 @@ type Spec struct {
 	// the outside world, and addresses given instead of computed ones.
 	Forwards  []vm.Forward
 	Internet  bool
-	Addresses map[int][]string // vlan → CIDR addresses
+	Addresses map[int][]string // vlan → CIDR addresses; an empty list: none
+	// The NICs' MTUs by vlan, kernel parameters set before the interfaces
+	// come up, and routes (a default route goes to 0.0.0.0/0 or ::/0):
+	// see netlinks.go.
+	MTU     map[int]int
+	Sysctls  []wire.Sysctl
+	Routes   []wire.Route
+	Gateways []string // default routes' gateways, one per family at most
+	// Disks are empty disks besides the root's (disks.go).
+	Disks []Disk
 	// Jobs are the machine's jobs, declared to its agent at every boot
 	// (see jobs.go); Define adds a job for each of Services, the names of
 	// systemd service units (see services.go).

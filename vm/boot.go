@@ -115,6 +115,14 @@ func (b *bootRun) run(ctx context.Context) (err error) {
 // prepareDisk makes the machine's disk, an empty ext4 file system, if its
 // file does not exist yet (a disk made by an earlier boot is kept).
 func (b *bootRun) prepareDisk(ctx context.Context) error {
+	for _, x := range b.m.cfg.Disks {
+		if _, err := os.Stat(x.Path); !errors.Is(err, os.ErrNotExist) {
+			continue // made at an earlier boot
+		}
+		if err := disk.CreateEmpty(ctx, x.Path, x.Size, x.FS); err != nil {
+			return fmt.Errorf("machine %s: disk %s: %w", b.m.cfg.Name, x.Name, err)
+		}
+	}
 	d := b.m.cfg.Disk
 	if d.Path == "" {
 		return nil
@@ -427,7 +435,13 @@ func (m *Machine) configureRequest() wire.Request {
 		req.Interfaces = append(req.Interfaces, userNetInterface(m.cfg.User))
 	}
 	for i, n := range m.cfg.NICs {
-		req.Interfaces = append(req.Interfaces, wire.Interface{MAC: n.MAC, Addrs: n.Addrs, PCI: nicPCI(i)})
+		req.Interfaces = append(req.Interfaces, wire.Interface{MAC: n.MAC, Addrs: n.Addrs, PCI: nicPCI(i), MTU: n.MTU})
 	}
+	for _, x := range m.cfg.Disks {
+		if x.Mount != "" {
+			req.Mounts = append(req.Mounts, wire.Mount{Device: x.Name, Path: x.Mount, FS: x.FS})
+		}
+	}
+	req.Sysctls, req.Routes = m.cfg.Sysctls, m.cfg.Routes
 	return req
 }

@@ -89,6 +89,12 @@ func (m *Machine) qemuArgs(socks map[string]string, fwds []Forward) []string {
 			"-drive", fmt.Sprintf("file=%s,if=none,id=disk,format=%s,cache=unsafe,discard=unmap", c.Disk.Path, c.Disk.Format),
 			"-device", "virtio-blk-pci,drive=disk")
 	}
+	// The extra disks after it, so that the guest names them vdb, vdc, ...
+	for _, x := range c.Disks {
+		a = append(a,
+			"-drive", fmt.Sprintf("file=%s,if=none,id=%s,format=raw,cache=unsafe,discard=unmap", strings.ReplaceAll(x.Path, ",", ",,"), x.Name),
+			"-device", "virtio-blk-pci,drive="+x.Name)
+	}
 	// The user network is eth0: its NIC comes first on the bus.
 	if c.User != nil {
 		a = append(a, userNetArgs(c.User, fwds)...)

@@ -81,6 +81,13 @@ type Config struct {
 	// Jobs are declared to the agent at every boot, once the root is
 	// set up; it starts them (wire.OpJobs).
 	Jobs []wire.Job
+	// Disks are the machine's extra disks (vdb, vdc, ... in order after
+	// Disk), made at the first boot if their files do not exist.
+	Disks []ExtraDisk
+	// Sysctls are set in the guest at every boot before its interfaces
+	// come up; Routes are added once they are up.
+	Sysctls []wire.Sysctl
+	Routes  []wire.Route
 	// Display gives the machine a screen: a VGA adapter whose frame
 	// buffer shows the guest's text console tty1 (and an X server, if one
 	// runs), a VNC server on the unix socket VNCSocket() to watch it, and
@@ -100,6 +107,19 @@ type NIC struct {
 	// QEMU connects (-netdev stream), again after every reboot.
 	Socket string
 	Addrs  []string // CIDR addresses the agent assigns, e.g. "192.168.1.2/24"
+	MTU    int      // 0: the default (1500)
+}
+
+// ExtraDisk is an empty disk of a machine besides the one that holds its
+// root: a sparse raw file of Size bytes at Path, formatted with FS
+// ("ext4", or "" for none) and, if Mount is set, mounted there at every
+// boot.
+type ExtraDisk struct {
+	Name  string // its device in the guest: "vdb", "vdc", ...
+	Path  string
+	Size  int64
+	FS    string
+	Mount string
 }
 
 // DefaultBootTimeout is generous because a loaded machine under software

@@ -38,6 +38,9 @@ func (m *Machine) snapshotKey() string {
 		}
 		parts = append(parts, fmt.Appendf(nil, "disk size %d", size))
 	}
+	for _, x := range m.cfg.Disks {
+		parts = append(parts, fmt.Appendf(nil, "disk %s size %d", x.Name, x.Size))
+	}
 	for _, a := range m.shapeArgs() {
 		parts = append(parts, []byte(a))
 	}
@@ -62,6 +65,10 @@ func (m *Machine) shapeArgs() []string {
 	c.NICs = make([]NIC, len(m.cfg.NICs))
 	for i := range c.NICs {
 		c.NICs[i] = NIC{MAC: "52:54:00:00:00:00", Socket: "nic"}
+	}
+	c.Disks = make([]ExtraDisk, len(m.cfg.Disks))
+	for i, x := range m.cfg.Disks {
+		c.Disks[i] = ExtraDisk{Name: x.Name, Path: "disk"}
 	}
 	// The user network's forwards and restriction live in QEMU's slirp, not
 	// in the guest; its MAC is set again like the others.

@@ -143,6 +143,11 @@ func configureNetwork(bn *bootNetwork, ifs []wire.Interface) error {
 		if err := nl.setMAC(idx, hw); err != nil {
 			return fmt.Errorf("interface %s: setting its MAC to %s: %w", name, hw, err)
 		}
+		if ifc.MTU != 0 {
+			if err := nl.setMTU(idx, ifc.MTU); err != nil {
+				return fmt.Errorf("interface %s: setting its MTU to %d: %w", name, ifc.MTU, err)
+			}
+		}
 		for _, a := range ifc.Addrs {
 			p, err := netip.ParsePrefix(a)
 			if err != nil {
@@ -217,6 +222,16 @@ func (nl *netlink) setMAC(idx int32, hw net.HardwareAddr) error {
 	b[0] = unix.AF_UNSPEC
 	binary.NativeEndian.PutUint32(b[4:], uint32(idx))
 	b = appendAttr(b, unix.IFLA_ADDRESS, hw)
+	return nl.request(unix.RTM_NEWLINK, 0, b)
+}
+
+// setMTU sets the MTU of the link with index idx (RTM_NEWLINK with
+// IFLA_MTU).
+func (nl *netlink) setMTU(idx int32, mtu int) error {
+	b := make([]byte, unix.SizeofIfInfomsg)
+	b[0] = unix.AF_UNSPEC
+	binary.NativeEndian.PutUint32(b[4:], uint32(idx))
+	b = appendAttr(b, unix.IFLA_MTU, binary.NativeEndian.AppendUint32(nil, uint32(mtu)))
 	return nl.request(unix.RTM_NEWLINK, 0, b)
 }
 

@@ -74,6 +74,9 @@ func configure(_ context.Context, req wire.Request, bn *bootNetwork) error {
 	if err := unix.Mount("overlay", newRoot, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mounting the overlay root (%s): %w", opts, err)
 	}
+	if err := mountDisks(newRoot, req.Mounts); err != nil {
+		return err
+	}
 	if err := writeConfigFiles(newRoot, req.Files); err != nil {
 		return err
 	}
@@ -88,9 +91,35 @@ func configure(_ context.Context, req wire.Request, bn *bootNetwork) error {
 		}
 	}
 	unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, "")
-	err := configureNetwork(bn, req.Interfaces)
+	if err := makeStaticNodes("/"); err != nil {
+		return err
+	}
+	// Before the interfaces come up: per-interface parameters
+	// (use_tempaddr, accept_ra) count from the link's first moment.
+	if err := applySysctls("/", req.Sysctls); err != nil {
+		return err
+	}
+	if err := configureNetwork(bn, req.Interfaces); err != nil {
+		return err
+	}
+	err := addRoutes(req.Routes)
 	trace("network configured")
 	return err
+}
+
+// mountDisks mounts the machine's extra disks that have a file system
+// on their paths under root (made if need be).
+func mountDisks(root string, mounts []wire.Mount) error {
+	for _, m := range mounts {
+		dir := filepath.Join(root, m.Path)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("mounting disk %s on %s: %w", m.Device, m.Path, unwrapPathError(err))
+		}
+		if err := unix.Mount("/dev/"+m.Device, dir, m.FS, 0, ""); err != nil {
+			return fmt.Errorf("mounting disk /dev/%s (%s) on %s: %w", m.Device, m.FS, m.Path, err)
+		}
+	}
+	return nil
 }
 
 // mountUpper mounts what holds the overlay's upper layer on diskDir: the

@@ -31,36 +31,63 @@ type Image struct {
 // any file there. It fails with an install hint when mke2fs is missing.
 // When ctx ends first, mke2fs is killed and nothing is left at path.
 func Create(ctx context.Context, path string, size int64) (Image, error) {
-	mke2fs, err := Tool("mke2fs", "e2fsprogs")
-	if err != nil {
+	if err := create(ctx, path, size, "ext4", "vmtest"); err != nil {
 		return Image{}, err
 	}
+	return Image{Path: path, Format: "raw"}, nil
+}
+
+// FileSystems are the file systems CreateEmpty can make ("" is none).
+var FileSystems = []string{"ext2", "ext3", "ext4"}
+
+// CreateEmpty makes an empty disk of a machine besides its root's: a
+// sparse raw file of size bytes at path, replacing any file there, with
+// the file system fs on it (one of FileSystems), or none when fs is "".
+// When ctx ends first, nothing is left at path.
+func CreateEmpty(ctx context.Context, path string, size int64, fs string) error {
+	return create(ctx, path, size, fs, "")
+}
+
+// create makes the sparse file and, unless fs is "", formats it with
+// mke2fs, labelled label.
+func create(ctx context.Context, path string, size int64, fs, label string) error {
 	os.Remove(path)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return Image{}, fmt.Errorf("creating disk image: %w", err)
+		return fmt.Errorf("creating disk image: %w", err)
 	}
 	err = f.Truncate(size)
 	f.Close()
 	if err != nil {
 		os.Remove(path)
-		return Image{}, fmt.Errorf("sizing disk image %s: %w", path, err)
+		return fmt.Errorf("sizing disk image %s: %w", path, err)
+	}
+	if fs == "" {
+		return nil
+	}
+	mke2fs, err := Tool("mke2fs", "e2fsprogs")
+	if err != nil {
+		os.Remove(path)
+		return err
 	}
 	// Lazy inode tables and journal keep formatting instant; the agent mounts
 	// with noinit_itable so the guest does not zero them either. No reserved
 	// blocks: nobody but the test uses this file system.
-	cmd := hostcmd.Command(ctx, mke2fs, "-q", "-F", "-t", "ext4", "-m", "0",
-		"-E", "lazy_itable_init=1,lazy_journal_init=1", "-L", "vmtest", path)
+	args := []string{"-q", "-F", "-t", fs, "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1"}
+	if label != "" {
+		args = append(args, "-L", label)
+	}
+	cmd := hostcmd.Command(ctx, mke2fs, append(args, path)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		os.Remove(path)
 		if ctx.Err() != nil {
-			return Image{}, fmt.Errorf("mke2fs %s: %w", path, context.Cause(ctx))
+			return fmt.Errorf("mke2fs %s: %w", path, context.Cause(ctx))
 		}
-		return Image{}, fmt.Errorf("mke2fs %s: %w: %s", path, err, bytes.TrimSpace(out.Bytes()))
+		return fmt.Errorf("mke2fs %s: %w: %s", path, err, bytes.TrimSpace(out.Bytes()))
 	}
-	return Image{Path: path, Format: "raw"}, nil
+	return nil
 }
 
 // Keep returns the persistent qcow2 image at path (./<name>.qcow2 for

@@ -81,6 +81,14 @@ type Request struct {
 	// Interfaces are configured (MAC, addresses, up) after the switch into
 	// the new root; the loopback interface is always brought up.
 	Interfaces []Interface `json:"interfaces,omitempty"`
+	// Sysctls are written to /proc/sys after the switch into the new root,
+	// before any interface comes up, in order.
+	Sysctls []Sysctl `json:"sysctls,omitempty"`
+	// Routes are added once every interface is up, in order.
+	Routes []Route `json:"routes,omitempty"`
+	// Mounts are the machine's extra disks mounted into the new root,
+	// before Files are written.
+	Mounts []Mount `json:"mounts,omitempty"`
 
 	// jobs (OpJobs); the other job operations name one in Job
 	Jobs []Job  `json:"jobs,omitempty"`
@@ -100,6 +108,31 @@ type Interface struct {
 	// this interface.
 	Gateway string `json:"gateway,omitempty"`
 	PCI     string `json:"pci,omitempty"`
+	// MTU, if not 0, is set before the interface comes up.
+	MTU int `json:"mtu,omitempty"`
+}
+
+// Sysctl is a kernel parameter: Name as sysctl(8) writes it
+// ("net.ipv6.conf.eth1.use_tempaddr", or with slashes), and its Value.
+type Sysctl struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Route is a route in the main table: to the network To (a prefix such
+// as "10.0.2.0/24", "0.0.0.0/0" or "::/0" for a default route) through
+// the gateway Via, on whichever interface reaches Via.
+type Route struct {
+	To  string `json:"to"`
+	Via string `json:"via"`
+}
+
+// Mount is an extra disk the agent mounts: the block device Device (e.g.
+// "vdb") with the file system FS on Path.
+type Mount struct {
+	Device string `json:"device"`
+	Path   string `json:"path"`
+	FS     string `json:"fs"`
 }
 
 // File is a file the host asks the agent to create at configure time.
