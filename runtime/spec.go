@@ -35,7 +35,7 @@ type Spec struct {
 	// The NICs' MTUs by vlan, kernel parameters set before the interfaces
 	// come up, and routes (a default route goes to 0.0.0.0/0 or ::/0):
 	// see netlinks.go.
-	MTU     map[int]int
+	MTU      map[int]int
 	Sysctls  []wire.Sysctl
 	Routes   []wire.Route
 	Gateways []string // default routes' gateways, one per family at most
