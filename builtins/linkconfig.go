@@ -93,7 +93,7 @@ func setGateway(s *runtime.Spec, v starlark.Value) error {
 	for _, g := range gws {
 		a, err := netip.ParseAddr(g)
 		if err != nil || a.Zone() != "" {
-			return fmt.Errorf("%q is not an address such as 10.0.1.1 or fd00:1::1", g)
+			return fmt.Errorf("%q is not an address such as 10.1.1.1 or fd00:1::1", g)
 		}
 		if a.Is4() && have4 || a.Is6() && have6 {
 			return fmt.Errorf("two gateways of one family (%s): a machine has one default route per family", strings.Join(gws, ", "))
@@ -107,13 +107,13 @@ func setGateway(s *runtime.Spec, v starlark.Value) error {
 // routeKeys are the keys of a route's dict.
 var routeKeys = []string{"to", "via"}
 
-// setRoutes reads routes = [{"to": "10.0.2.0/24", "via": "10.0.1.1"}, ...]:
+// setRoutes reads routes = [{"to": "10.1.2.0/24", "via": "10.1.1.1"}, ...]:
 // routes added at every boot once the interfaces are up; "to" may be
 // "default".
 func setRoutes(s *runtime.Spec, v starlark.Value) error {
 	seq, ok := v.(starlark.Indexable)
 	if !ok || v.Type() != "list" && v.Type() != "tuple" {
-		return fmt.Errorf(`want a list of routes such as {"to": "10.0.2.0/24", "via": "10.0.1.1"}, got %s`, v.Type())
+		return fmt.Errorf(`want a list of routes such as {"to": "10.1.2.0/24", "via": "10.1.1.1"}, got %s`, v.Type())
 	}
 	s.Routes = nil
 	for i := range seq.Len() {
@@ -133,7 +133,7 @@ func setRoutes(s *runtime.Spec, v starlark.Value) error {
 func route(v starlark.Value) (wire.Route, error) {
 	d, ok := v.(*starlark.Dict)
 	if !ok {
-		return wire.Route{}, fmt.Errorf(`want a dict such as {"to": "10.0.2.0/24", "via": "10.0.1.1"}, got %s`, v.Type())
+		return wire.Route{}, fmt.Errorf(`want a dict such as {"to": "10.1.2.0/24", "via": "10.1.1.1"}, got %s`, v.Type())
 	}
 	var r wire.Route
 	for _, it := range d.Items() {

@@ -105,11 +105,11 @@ func (s *Spec) ifaceNames() string {
 func CheckRoute(r wire.Route) error {
 	to, err := netip.ParsePrefix(r.To)
 	if err != nil {
-		return fmt.Errorf("route to %q: want a network such as 10.0.2.0/24 or fd00:2::/64, or default", r.To)
+		return fmt.Errorf("route to %q: want a network such as 10.1.2.0/24 or fd00:2::/64, or default", r.To)
 	}
 	via, err := netip.ParseAddr(r.Via)
 	if err != nil || via.Zone() != "" {
-		return fmt.Errorf("route to %s: via %q: want the gateway's address, such as 10.0.1.1 or fd00:1::1", r.To, r.Via)
+		return fmt.Errorf("route to %s: via %q: want the gateway's address, such as 10.1.1.1 or fd00:1::1", r.To, r.Via)
 	}
 	if to.Addr().Is4() != via.Is4() {
 		return fmt.Errorf("route to %s via %s: the network and the gateway are of different families", r.To, r.Via)

@@ -33,6 +33,9 @@ func (s *Spec) checkNet() error {
 			if err != nil {
 				return fmt.Errorf("machine %s: addresses: vlan %d: %w", s.Name, vlan, err)
 			}
+			if userNet := netip.MustParsePrefix(vm.UserNetGuest).Masked(); userNet.Contains(p.Addr()) {
+				return fmt.Errorf("machine %s: addresses: vlan %d: %s is in %s, the network of eth0 (QEMU's user network); choose another", s.Name, vlan, p.Addr(), userNet)
+			}
 			if seen[p.Addr()] {
 				return fmt.Errorf("machine %s: addresses: vlan %d: %s is listed twice", s.Name, vlan, p.Addr())
 			}

@@ -36,3 +36,13 @@ func TestRunBackground(t *testing.T) {
 		}
 	}
 }
+
+// TestRunNetworkDeclarations boots the networks routers and IPv6 tests
+// need, declared without boot jobs: two addresses of each family on one
+// vlan with an MTU and a kernel parameter; a router between two vlans
+// with routes and default gateways; a NIC configured by router
+// advertisements alone; an extra disk exported over NFS, and a loop
+// mount without modprobe.
+func TestRunNetworkDeclarations(t *testing.T) {
+	runPass(t, "testdata/net/addresses.star", "testdata/net/router.star", "testdata/net/slaac.star", "testdata/net/disks.star")
+}
