@@ -26,6 +26,8 @@ PACKAGES+=(openssh-server openssh-client libapache2-mod-svn subversion postgresq
 	python3-psycopg2 nfs-kernel-server nfs-common)
 # The IPv6 tests run a router that sends router advertisements (radvd).
 PACKAGES+=(radvd)
+# SPEC's build() example makes a certificate with openssl on the host.
+PACKAGES+=(openssl)
 # Machines with x11 = True run the host's X server (Xorg with its evdev
 # input driver; xdpyinfo and xwininfo from x11-utils); the X tests open an
 # xterm in a DejaVu font, and examples/quake.star plays OpenArena.

@@ -3,6 +3,7 @@ package builtins
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"go.starlark.net/starlark"
 
@@ -114,6 +115,11 @@ func (s *Script) declare(thread *starlark.Thread, fnname, name string, fn starla
 	}
 	if prev := s.byName[name]; prev != nil {
 		return nil, fmt.Errorf("%s: duplicate machine name %q (first declared at %s)", fnname, name, prev.pos)
+	}
+	for _, prev := range s.decls {
+		if strings.EqualFold(prev.name, name) {
+			return nil, fmt.Errorf("%s: machine name %q differs from %q (declared at %s) only in case: host names do not tell case apart", fnname, name, prev.name, prev.pos)
+		}
 	}
 	if s.fixedBy != "" {
 		return nil, fmt.Errorf("%s: cannot declare %q: the set of machines was fixed by %s (addresses depend on every name); declare all machines before that", fnname, name, s.fixedBy)

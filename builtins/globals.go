@@ -126,3 +126,28 @@ func (s *Script) log(thread *starlark.Thread, b *starlark.Builtin, args starlark
 	s.net.Log().Printf("%s", text)
 	return starlark.None, nil
 }
+
+// join_all(timeout=300) waits until every machine that runs has powered
+// off by itself, as the NixOS driver's join_all.
+func (s *Script) joinAll(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	timeout := seconds(DefaultTimeout)
+	if err := unpackArgs(b.Name(), args, kwargs, "timeout?", &timeout); err != nil {
+		return nil, err
+	}
+	if err := s.define(thread); err != nil {
+		return nil, wrap(b, err)
+	}
+	return starlark.None, wrap(b, s.block(thread, func(ctx context.Context) error {
+		if d := timeout.duration(); d > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("timed out after %s", d))
+			defer cancel()
+		}
+		for _, m := range s.net.Machines() {
+			if err := m.WaitForShutdown(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}

@@ -3,6 +3,7 @@ package builtins
 import (
 	"context"
 	"fmt"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -224,14 +225,22 @@ func (p *guestPath) Unpack(v starlark.Value) error {
 }
 
 // wait_for_file(path, timeout=300) waits until path exists in the guest.
+// A relative path is relative to root's home, /root, where commands run
+// (as the NixOS driver's).
 func (m *Machine) waitForFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var p guestPath
+	var p string
 	timeout := seconds(DefaultTimeout)
 	if err := unpackArgs(b.Name(), args, kwargs, "path", &p, "timeout?", &timeout); err != nil {
 		return nil, err
 	}
+	if p == "" {
+		return nil, fmt.Errorf("%s: for parameter path: want a path, got an empty string", b.Name())
+	}
+	if !strings.HasPrefix(p, "/") {
+		p = path.Join("/root", p)
+	}
 	return starlark.None, m.do(thread, b, 0, func(ctx context.Context, rm *runtime.Machine) error {
-		return rm.WaitForFile(ctx, string(p), timeout.duration())
+		return rm.WaitForFile(ctx, p, timeout.duration())
 	})
 }
 
@@ -281,9 +290,7 @@ func (m *Machine) copyFromHost(thread *starlark.Thread, b *starlark.Builtin, arg
 		return nil, fmt.Errorf("%s: for parameter src: want a host path, got an empty string", b.Name())
 	}
 	if !filepath.IsAbs(src) {
-		if file := thread.CallFrame(1).Pos.Filename(); file != "" && !strings.HasPrefix(file, "@") && !strings.HasPrefix(file, "<") {
-			src = filepath.Join(filepath.Dir(file), src)
-		}
+		src = filepath.Join(callerDir(thread), src)
 	}
 	return starlark.None, m.do(thread, b, timeout, func(ctx context.Context, rm *runtime.Machine) error {
 		return rm.CopyFromHost(ctx, src, string(dst))

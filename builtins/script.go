@@ -62,6 +62,8 @@ func (s *Script) Globals() starlark.StringDict {
 		"capture":    starlark.NewBuiltin("capture", s.capture),
 		"attach_vde": starlark.NewBuiltin("attach_vde", s.attachVDE),
 		"job":        starlark.NewBuiltin("job", s.job),
+		"join_all":   starlark.NewBuiltin("join_all", s.joinAll),
+		"build":      starlark.NewBuiltin("build", s.build),
 	}
 }
 

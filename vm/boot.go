@@ -286,6 +286,7 @@ func (b *bootRun) connect(ctx context.Context) error {
 		return m.bootError(inst, "qmp handshake: %w", err)
 	}
 	inst.qmp = q
+	inst.console = b.conns["console"]
 	console := io.Writer(m.con)
 	if b.plan.build {
 		// The boot up to hello, for the machines revived from it.

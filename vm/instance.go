@@ -24,7 +24,10 @@ type instance struct {
 	agent  *wire.Client
 	qmp    *qmp.Client
 	conns  []net.Conn
-	wg     sync.WaitGroup // console copier
+	// console is QEMU's connection to the serial console socket: what it
+	// reads is the console log, what is written to it the console's input.
+	console net.Conn
+	wg      sync.WaitGroup // console copier
 	// ram is the guest's memory, shared with QEMU, of a machine that is
 	// to save the boot snapshot of its shape.
 	ram    *os.File

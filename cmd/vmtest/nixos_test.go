@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runPass runs the test files with vmtest run (-j 2) and fails unless
@@ -45,4 +47,28 @@ func TestRunBackground(t *testing.T) {
 // mount without modprobe.
 func TestRunNetworkDeclarations(t *testing.T) {
 	runPass(t, "testdata/net/addresses.star", "testdata/net/router.star", "testdata/net/slaac.star", "testdata/net/disks.star")
+}
+
+// TestRunNixOSDriverAPI runs the NixOS driver's methods and globals that
+// vmtest has under their names (testdata/run/nixapi.star) on real
+// machines. The build step's input is new each time, so the first build
+// runs and the second is cached.
+func TestRunNixOSDriverAPI(t *testing.T) {
+	dir := t.TempDir()
+	script, err := os.ReadFile("testdata/run/nixapi.star")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "nixapi.star"), script, 0o644)
+	os.WriteFile(filepath.Join(dir, "input.txt"), []byte(fmt.Sprintf("made for %s at %d\n", t.Name(), time.Now().UnixNano())), 0o644)
+	out := runPass(t, filepath.Join(dir, "nixapi.star"))
+	log, _ := os.ReadFile(filepath.Join(out, "nixapi", "log.txt"))
+	for _, want := range []string{"build fixture: made in ", "build fixture: cached, ", "build fixture> building", "tty contents:\n    hello from tty2"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("log.txt lacks %q:\n%s", want, log)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "nixapi", "copied", "locked")); err != nil {
+		t.Error(err)
+	}
 }

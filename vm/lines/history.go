@@ -93,6 +93,20 @@ func (h *History) Tail(n int) []string {
 	return out[max(0, len(out)-n):]
 }
 
+// Text returns the whole history (within its bounds): its lines, each
+// with its "\n", then an unfinished last line.
+func (h *History) Text() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var b strings.Builder
+	for _, l := range h.lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	b.WriteString(strings.TrimRight(string(h.partial), "\r"))
+	return b.String()
+}
+
 // Wait returns the first line of the history (within its bounds) that re
 // matches, waiting for one until ctx is done. An unfinished last line (a
 // prompt) is matched too.
