@@ -26,3 +26,25 @@ func (m *Machine) waitForX(thread *starlark.Thread, b *starlark.Builtin, args st
 func (m *Machine) waitForWindow(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	return m.waitForMatch(thread, b, args, kwargs, (*runtime.Machine).WaitForWindow)
 }
+
+// get_window_names(timeout=300) returns the names of the X server's named
+// windows, as a list.
+func (m *Machine) getWindowNames(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	timeout := seconds(DefaultTimeout)
+	if err := unpackArgs(b.Name(), args, kwargs, "timeout?", &timeout); err != nil {
+		return nil, err
+	}
+	var names []string
+	err := m.do(thread, b, timeout, func(ctx context.Context, rm *runtime.Machine) (err error) {
+		names, err = rm.WindowNames(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	l := make([]starlark.Value, len(names))
+	for i, n := range names {
+		l[i] = starlark.String(n)
+	}
+	return starlark.NewList(l), nil
+}

@@ -245,3 +245,17 @@ func quoteAll(names []string) string {
 	}
 	return strings.Join(q, ", ")
 }
+
+// WindowNames returns the names of the named windows of the machine's X
+// server, as xwininfo -root -tree lists them, in order.
+func (m *Machine) WindowNames(ctx context.Context) ([]string, error) {
+	out, err := m.Succeed(ctx, Command{Shell: "xwininfo -root -tree"})
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, w := range Windows(out) {
+		names = append(names, w.Name)
+	}
+	return names, nil
+}
