@@ -121,7 +121,7 @@ func (m *Machine) isUp(thread *starlark.Thread, b *starlark.Builtin, args starla
 	if err := unpackArgs(b.Name(), args, kwargs); err != nil {
 		return nil, err
 	}
-	return m.Attr("booted")
+	return m.booted(), nil
 }
 
 // sleep(secs) waits secs seconds by the guest's clock, as the NixOS

@@ -33,48 +33,52 @@ type methodFunc func(m *Machine, thread *starlark.Thread, b *starlark.Builtin, a
 
 // methods are the Machine methods, by name.
 var methods = map[string]methodFunc{
-	"start":                  (*Machine).start,
-	"shutdown":               (*Machine).shutdown,
-	"crash":                  (*Machine).crash,
-	"reboot":                 (*Machine).reboot,
-	"wait_for_shutdown":      (*Machine).waitForShutdown,
-	"execute":                (*Machine).execute,
-	"succeed":                (*Machine).succeed,
-	"fail":                   (*Machine).fail,
-	"wait_until_succeeds":    (*Machine).waitUntilSucceeds,
-	"wait_until_fails":       (*Machine).waitUntilFails,
-	"wait_for_open_port":     (*Machine).waitForOpenPort,
-	"wait_for_closed_port":   (*Machine).waitForClosedPort,
-	"wait_for_file":          (*Machine).waitForFile,
-	"wait_for_console_text":  (*Machine).waitForConsoleText,
-	"copy_from_host":         (*Machine).copyFromHost,
-	"copy_from_vm":           (*Machine).copyFromVM,
-	"copy_from_machine":      (*Machine).copyFromVM,
-	"get_console_log":        (*Machine).getConsoleLog,
-	"send_console":           (*Machine).sendConsole,
-	"send_monitor_command":   (*Machine).sendMonitorCommand,
-	"wait_for_qmp_event":     (*Machine).waitForQMPEvent,
-	"get_tty_text":           (*Machine).getTTYText,
-	"wait_until_tty_matches": (*Machine).waitUntilTTYMatches,
-	"dump_tty_contents":      (*Machine).dumpTTYContents,
-	"block":                  (*Machine).block,
-	"unblock":                (*Machine).unblock,
-	"forward_port":           (*Machine).forwardPort,
-	"link":                   (*Machine).link,
-	"shell":                  (*Machine).shell,
-	"wait_for_job":           (*Machine).waitForJob,
-	"wait_for_unit":          (*Machine).waitForJob,
-	"start_job":              (*Machine).startJob,
-	"stop_job":               (*Machine).stopJob,
-	"job_status":             (*Machine).jobStatus,
-	"screenshot":             (*Machine).screenshot,
-	"send_keys":              (*Machine).sendKeys,
-	"send_key":               (*Machine).sendKeys,
-	"send_chars":             (*Machine).sendChars,
-	"get_screen_text":        (*Machine).getScreenText,
-	"wait_for_text":          (*Machine).waitForText,
-	"wait_for_x":             (*Machine).waitForX,
-	"wait_for_window":        (*Machine).waitForWindow,
+	"start":                    (*Machine).start,
+	"shutdown":                 (*Machine).shutdown,
+	"crash":                    (*Machine).crash,
+	"reboot":                   (*Machine).reboot,
+	"wait_for_shutdown":        (*Machine).waitForShutdown,
+	"execute":                  (*Machine).execute,
+	"succeed":                  (*Machine).succeed,
+	"fail":                     (*Machine).fail,
+	"wait_until_succeeds":      (*Machine).waitUntilSucceeds,
+	"wait_until_fails":         (*Machine).waitUntilFails,
+	"wait_for_open_port":       (*Machine).waitForOpenPort,
+	"wait_for_closed_port":     (*Machine).waitForClosedPort,
+	"wait_for_file":            (*Machine).waitForFile,
+	"wait_for_console_text":    (*Machine).waitForConsoleText,
+	"copy_from_host":           (*Machine).copyFromHost,
+	"copy_from_vm":             (*Machine).copyFromVM,
+	"copy_from_machine":        (*Machine).copyFromVM,
+	"copy_from_host_via_shell": (*Machine).copyFromHost,
+	"is_up":                    (*Machine).isUp,
+	"sleep":                    (*Machine).sleep,
+	"get_window_names":         (*Machine).getWindowNames,
+	"get_console_log":          (*Machine).getConsoleLog,
+	"send_console":             (*Machine).sendConsole,
+	"send_monitor_command":     (*Machine).sendMonitorCommand,
+	"wait_for_qmp_event":       (*Machine).waitForQMPEvent,
+	"get_tty_text":             (*Machine).getTTYText,
+	"wait_until_tty_matches":   (*Machine).waitUntilTTYMatches,
+	"dump_tty_contents":        (*Machine).dumpTTYContents,
+	"block":                    (*Machine).block,
+	"unblock":                  (*Machine).unblock,
+	"forward_port":             (*Machine).forwardPort,
+	"link":                     (*Machine).link,
+	"shell":                    (*Machine).shell,
+	"wait_for_job":             (*Machine).waitForJob,
+	"wait_for_unit":            (*Machine).waitForJob,
+	"start_job":                (*Machine).startJob,
+	"stop_job":                 (*Machine).stopJob,
+	"job_status":               (*Machine).jobStatus,
+	"screenshot":               (*Machine).screenshot,
+	"send_keys":                (*Machine).sendKeys,
+	"send_key":                 (*Machine).sendKeys,
+	"send_chars":               (*Machine).sendChars,
+	"get_screen_text":          (*Machine).getScreenText,
+	"wait_for_text":            (*Machine).waitForText,
+	"wait_for_x":               (*Machine).waitForX,
+	"wait_for_window":          (*Machine).waitForWindow,
 }
 
 var machineAttrNames = func() []string {
@@ -95,13 +99,7 @@ func (m *Machine) Attr(name string) (starlark.Value, error) {
 		}).BindReceiver(m), nil
 	}
 	if name == "booted" {
-		// Whether the machine is up, as the NixOS driver's attribute;
-		// reading it boots nothing (before the first action, nothing is).
-		if !m.s.defined {
-			return starlark.False, nil
-		}
-		rm := m.s.net.Machine(m.d.name)
-		return starlark.Bool(rm != nil && rm.Running()), nil
+		return m.booted(), nil
 	}
 	v, err := m.s.computed(nil, m.d, name)
 	if err != nil {
@@ -121,4 +119,14 @@ func (m *Machine) runtime(thread *starlark.Thread) (*runtime.Machine, error) {
 		return nil, fmt.Errorf("internal error: machine %s is not in the network", m.d.name)
 	}
 	return rm, nil
+}
+
+// booted is whether the machine is up, as the NixOS driver's attribute;
+// reading it boots nothing (before the first action, nothing is up).
+func (m *Machine) booted() starlark.Bool {
+	if !m.s.defined {
+		return starlark.False
+	}
+	rm := m.s.net.Machine(m.d.name)
+	return starlark.Bool(rm != nil && rm.Running())
 }
