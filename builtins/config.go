@@ -45,6 +45,7 @@ var configKeys = []configKey{
 	{"gateway", setGateway, func() starlark.Value { return starlark.None }},
 	{"routes", setRoutes, emptyList},
 	{"disks", setDisks, emptyDict},
+	{"variants", nil, emptyDict}, // set: setVariants, through lookupKey (it looks keys up itself)
 	{"forward_ports", setForwardPorts, emptyDict},
 	{"internet", boolKey(func(s *runtime.Spec) *bool { return &s.Internet }), func() starlark.Value { return starlark.False }},
 	{"jobs", setJobs, emptyDict},
@@ -70,6 +71,9 @@ func knownKeys() []string {
 func lookupKey(name string) *configKey {
 	for i := range configKeys {
 		if configKeys[i].name == name {
+			if name == "variants" {
+				return &configKey{name: name, set: setVariants, deflt: configKeys[i].deflt}
+			}
 			return &configKeys[i]
 		}
 	}

@@ -52,6 +52,7 @@ var methods = map[string]methodFunc{
 	"copy_from_machine":        (*Machine).copyFromVM,
 	"copy_from_host_via_shell": (*Machine).copyFromHost,
 	"is_up":                    (*Machine).isUp,
+	"switch":                   (*Machine).switchTo,
 	"sleep":                    (*Machine).sleep,
 	"get_window_names":         (*Machine).getWindowNames,
 	"get_console_log":          (*Machine).getConsoleLog,

@@ -218,6 +218,7 @@ func (s *Script) compute(thread *starlark.Thread, d *decl) error {
 	spec := runtime.NewSpec(d.name)
 	cfg := starlark.NewDict(len(configKeys))
 	for _, k := range configKeys {
+		k := *lookupKey(k.name)
 		v, ok := values[k.name]
 		if !ok {
 			v = k.deflt()

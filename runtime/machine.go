@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vmtest/vmtest/runtime/activate"
 	"github.com/vmtest/vmtest/vm"
 	"github.com/vmtest/vmtest/vm/disk"
 	"github.com/vmtest/vmtest/vm/lines"
@@ -45,6 +46,12 @@ type Machine struct {
 	// power was cut at least once), "" if nothing was lost.
 	cleanOff bool
 	lost     string
+
+	// configs are what the machine's own configuration ("") and its
+	// variants put on it; variant is the one it has now (a string), kept
+	// across boots.
+	configs map[string]activate.Config
+	variant atomic.Value
 }
 
 // Name returns the machine's name (and host name).
@@ -116,6 +123,9 @@ func (m *Machine) bootLocked(ctx context.Context) error {
 		return m.errorf(err, "did not boot: %s", reason(err))
 	}
 	m.cleanOff = false
+	if err := m.reapplyVariant(ctx); err != nil {
+		return err
+	}
 	if err := m.prepareCoverage(ctx); err != nil {
 		return err
 	}

@@ -194,7 +194,11 @@ func (n *Network) Define(specs []Spec) error {
 		if s.Internet {
 			m.files = append(m.files, wire.File{Path: "/etc/resolv.conf", Mode: 0o644, Data: []byte(resolvConf)})
 		}
+		common := slices.Clone(m.files)
 		m.files = append(m.files, files[i]...)
+		if err := m.defineConfigs(common, root); err != nil {
+			return err
+		}
 		n.machines = append(n.machines, m)
 		n.byName[s.Name] = m
 	}

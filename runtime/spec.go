@@ -47,6 +47,10 @@ type Spec struct {
 	Jobs     []wire.Job
 	Services []string
 
+	// Variants are other configurations the running machine can be
+	// switched to (see switch.go).
+	Variants []Variant
+
 	// Display gives the machine a screen (see vm.Config.Display); X11
 	// implies one.
 	Display bool

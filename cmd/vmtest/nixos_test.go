@@ -72,3 +72,9 @@ func TestRunNixOSDriverAPI(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestRunSwitch switches a running machine to a variant and back, across
+// a reboot (testdata/run/switch.star).
+func TestRunSwitch(t *testing.T) {
+	runPass(t, "testdata/run/switch.star")
+}
