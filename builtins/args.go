@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -52,6 +53,16 @@ func (s *seconds) Unpack(v starlark.Value) error {
 }
 
 func (s seconds) duration() time.Duration { return time.Duration(s) }
+
+// bound returns ctx ending after s (with the cause "timed out after s"),
+// or ctx as it is when s is 0 (no bound). Call cancel when done.
+func (s seconds) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := s.duration()
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, d, fmt.Errorf("timed out after %s", d))
+}
 
 // command is a command argument: a string run by /bin/sh -c, or a list or
 // tuple of strings run as an argument vector.

@@ -48,11 +48,8 @@ func (s *Script) build(thread *starlark.Thread, b *starlark.Builtin, args starla
 	step.Env = scratch.Env
 	var out string
 	err = s.block(thread, func(ctx context.Context) error {
-		if d := timeout.duration(); d > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("timed out after %s", d))
-			defer cancel()
-		}
+		ctx, cancel := timeout.bound(ctx)
+		defer cancel()
 		var err error
 		out, err = s.net.Build(ctx, step)
 		return err

@@ -23,11 +23,8 @@ func (s *Script) startAll(thread *starlark.Thread, b *starlark.Builtin, args sta
 		return nil, wrap(b, err)
 	}
 	return starlark.None, wrap(b, s.block(thread, func(ctx context.Context) error {
-		if d := timeout.duration(); d > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("timed out after %s", d))
-			defer cancel()
-		}
+		ctx, cancel := timeout.bound(ctx)
+		defer cancel()
 		return s.net.StartAll(ctx)
 	}))
 }
@@ -138,11 +135,8 @@ func (s *Script) joinAll(thread *starlark.Thread, b *starlark.Builtin, args star
 		return nil, wrap(b, err)
 	}
 	return starlark.None, wrap(b, s.block(thread, func(ctx context.Context) error {
-		if d := timeout.duration(); d > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("timed out after %s", d))
-			defer cancel()
-		}
+		ctx, cancel := timeout.bound(ctx)
+		defer cancel()
 		for _, m := range s.net.Machines() {
 			if err := m.WaitForShutdown(ctx); err != nil {
 				return err

@@ -36,11 +36,8 @@ func (m *Machine) do(thread *starlark.Thread, b *starlark.Builtin, timeout secon
 		return wrap(b, err)
 	}
 	return wrap(b, m.s.block(thread, func(ctx context.Context) error {
-		if d := timeout.duration(); d > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("timed out after %s", d))
-			defer cancel()
-		}
+		ctx, cancel := timeout.bound(ctx)
+		defer cancel()
 		return op(ctx, rm)
 	}))
 }
