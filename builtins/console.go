@@ -114,26 +114,3 @@ func (m *Machine) waitUntilTTYMatches(thread *starlark.Thread, b *starlark.Built
 	}
 	return starlark.String(text), nil
 }
-
-// is_up() reports whether the machine is up, as the booted attribute; it
-// boots nothing.
-func (m *Machine) isUp(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := unpackArgs(b.Name(), args, kwargs); err != nil {
-		return nil, err
-	}
-	return m.booted(), nil
-}
-
-// sleep(secs) waits secs seconds by the guest's clock, as the NixOS
-// driver's machine.sleep: it runs sleep in the guest.
-func (m *Machine) sleep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var secs seconds
-	if err := unpackArgs(b.Name(), args, kwargs, "secs", &secs); err != nil {
-		return nil, err
-	}
-	c := runtime.Command{Shell: fmt.Sprintf("sleep %.3f", secs.duration().Seconds())}
-	return starlark.None, m.do(thread, b, 0, func(ctx context.Context, rm *runtime.Machine) error {
-		_, err := rm.Succeed(ctx, c)
-		return err
-	})
-}
