@@ -91,6 +91,13 @@ func configure(_ context.Context, req wire.Request, bn *bootNetwork) error {
 		}
 	}
 	unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, "")
+	return configureSystem(req, bn)
+}
+
+// configureSystem sets up, in the new root, what the machine's processes
+// see of its kernel: static device nodes, kernel parameters, network
+// interfaces and routes.
+func configureSystem(req wire.Request, bn *bootNetwork) error {
 	if err := makeStaticNodes("/"); err != nil {
 		return err
 	}
