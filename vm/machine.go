@@ -38,6 +38,10 @@ type Config struct {
 	Dir string
 	// Console receives everything the guest prints on its serial console.
 	Console io.Writer
+	// Hide are paths of the host root the guest must not see (see package
+	// hide): hidden in the guest before Files are written, and in QEMU's
+	// view of the host root when it has one.
+	Hide []wire.Hidden
 	// Files are written into the guest's root before anything runs.
 	Files []wire.File
 	// User is the machine's QEMU user network, eth0 (nil: none).
@@ -282,6 +286,7 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 		socks["vnc"] = p
 	}
 
+	socks["root"] = m.viewRoot()
 	inst := &instance{exited: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10}}
 	args := m.qemuArgs(socks)
 	// The guest's memory is a file, descriptor 3 of QEMU, when it comes
@@ -307,18 +312,21 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 		args = append(args, ramBackend(m.cfg.Memory, true)...)
 		fd3 = ram
 	}
-	inst.cmd = exec.Command(m.art.QEMU, args...)
+	if inst.cmd, err = m.qemuCommand(args); err != nil {
+		return nil, fmt.Errorf("machine %s: %v", m.cfg.Name, err)
+	}
 	inst.cmd.Stderr = inst.stderr
 	inst.cmd.Stdout = inst.stderr
 	if fd3 != nil {
 		inst.cmd.ExtraFiles = []*os.File{fd3}
 	}
-	inst.cmd.SysProcAttr = &syscall.SysProcAttr{
-		// QEMU dies with vmtest, even on SIGKILL; and a Ctrl-C at the
-		// terminal reaches vmtest only, which stops machines in order.
-		Pdeathsig: syscall.SIGKILL,
-		Setpgid:   true,
+	if inst.cmd.SysProcAttr == nil {
+		inst.cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
+	// QEMU dies with vmtest, even on SIGKILL; and a Ctrl-C at the
+	// terminal reaches vmtest only, which stops machines in order.
+	inst.cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	inst.cmd.SysProcAttr.Setpgid = true
 	started := make(chan error, 1)
 	startedAt := time.Now()
 	go func() {
@@ -447,6 +455,7 @@ func (m *Machine) start(ctx context.Context, plan *bootPlan) (_ *instance, err e
 		TimeNS:   time.Now().UnixNano(),
 		Hostname: m.cfg.Name,
 		RootTag:  "root",
+		Hide:     m.cfg.Hide,
 		Files:    m.cfg.Files,
 		Entropy:  entropy(),
 	}
