@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	vmcache "github.com/vmtest/vmtest/vm/cache"
+	"github.com/vmtest/vmtest/vm/hide"
 )
 
 // TestEscapeCopyFromVM copies guest directories whose archives lead
@@ -39,5 +42,51 @@ func TestEscapeCopyFromVM(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(out, "copylink", "again", "site", "etc")); err == nil {
 		t.Errorf("the link to /etc was made on the host")
+	}
+}
+
+// TestEscapeHiddenPaths runs machines with a home of secrets (a .ssh
+// key, a .netrc, a path $VMTEST_HIDE names) on real guests: they are
+// absent or empty in the guests, /etc/shadow has every account locked,
+// sshd has host keys of its own; what a machine shares back it reads.
+// When vmtest runs as root, the raw 9p export has them emptied too.
+func TestEscapeHiddenPaths(t *testing.T) {
+	// Not under /tmp: the guests have a /tmp of their own.
+	home, err := os.MkdirTemp("/var/tmp", "vmtest-home-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(home)
+	for name, data := range map[string]string{".ssh/id_test": "SECRET KEY\n", ".netrc": "machine example password SECRET\n", "extra": "SECRET\n", "visible": "VISIBLE\n"} {
+		os.MkdirAll(filepath.Join(home, filepath.Dir(name)), 0o700)
+		if err := os.WriteFile(filepath.Join(home, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hostKey, err := os.ReadFile("/etc/ssh/ssh_host_ed25519_key.pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := os.ReadFile("testdata/escape/hidden.star.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := "# vmtest does not run as root: QEMU exports / as it is"
+	if os.Geteuid() == 0 {
+		raw = `subtest("the raw export", raw_export)`
+	}
+	star := filepath.Join(t.TempDir(), "hidden.star")
+	src := strings.NewReplacer(`"HOME"`, `"`+home+`"`, "HOSTKEY", strings.TrimSpace(string(hostKey))+`\n`, "RAW", raw).Replace(string(tmpl))
+	if err := os.WriteFile(star, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The cache as it is without the new HOME: kernels, snapshots.
+	cache, err := vmcache.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := vmtest(t, []string{"HOME=" + home, vmcache.EnvDir + "=" + cache, hide.EnvHide + "=" + home + "/extra"}, "run", "--out", t.TempDir(), star)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
