@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 
+	"github.com/vmtest/vmtest/vm"
 	"github.com/vmtest/vmtest/vm/cache"
 	"github.com/vmtest/vmtest/vm/hide"
 	"github.com/vmtest/vmtest/vm/wire"
@@ -28,4 +29,25 @@ func (n *Network) hiddenPaths(specs []Spec, root string) ([][]wire.Hidden, [][]w
 		}
 	}
 	return hidden, stand, nil
+}
+
+// warnInternet says once, in the log, what a network's machines with
+// internet = True reach on this host: QEMU's user network maps its
+// gateway to the host's loopback address (QEMU gives no way to turn
+// that off), so they reach every service that listens on 127.0.0.1.
+func (n *Network) warnInternet(specs []Spec) {
+	var names []string
+	for _, s := range specs {
+		if s.Internet {
+			names = append(names, s.Name)
+		}
+	}
+	if len(names) == 0 || n.opts.DeclareOnly {
+		return
+	}
+	who := "machine " + names[0] + " has internet = True: it reaches"
+	if len(names) > 1 {
+		who = "machines " + joinNames(names) + " have internet = True: they reach"
+	}
+	n.log.Printf("warning: %s this host's loopback services (127.0.0.1) at %s, and whatever the host reaches; see Trust model in SPEC.md", who, vm.UserNetGateway)
 }

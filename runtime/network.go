@@ -189,6 +189,7 @@ func (n *Network) Define(specs []Spec) error {
 	if err != nil {
 		return err
 	}
+	n.warnInternet(specs)
 	for i, s := range specs {
 		m := &Machine{net: n, spec: s, index: i, num: nums[s.Name], con: newConsole(nil), hidden: hidden[i]}
 		m.files = append(stand[i],

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -88,5 +93,33 @@ func TestEscapeHiddenPaths(t *testing.T) {
 	stdout, stderr, code := vmtest(t, []string{"HOME=" + home, vmcache.EnvDir + "=" + cache, hide.EnvHide + "=" + home + "/extra"}, "run", "--out", t.TempDir(), star)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// TestEscapeUserNet: a machine's eth0 reaches nothing on the host unless
+// it has internet = True; then it reaches the host's loopback services
+// through 10.0.2.2, which the log warns about.
+func TestEscapeUserNet(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "the host's loopback\n") })}
+	go srv.Serve(l)
+	defer srv.Close()
+	tmpl, err := os.ReadFile("testdata/escape/usernet.star.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	star := filepath.Join(t.TempDir(), "usernet.star")
+	if err := os.WriteFile(star, bytes.ReplaceAll(tmpl, []byte("PORT"), []byte(strconv.Itoa(l.Addr().(*net.TCPAddr).Port))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := vmtest(t, []string{"NO_COLOR="}, "run", "--out", t.TempDir(), star)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if want := "warning: machine i has internet = True: it reaches this host's loopback services (127.0.0.1) at 10.0.2.2, and whatever the host reaches; see Trust model in SPEC.md\n"; strings.Count(stdout, want) != 1 {
+		t.Errorf("output lacks the warning once, %q:\n%s", want, stdout)
 	}
 }
