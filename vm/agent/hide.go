@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -26,30 +25,92 @@ import (
 // upper layer stands in the way of is not visible from the lower layer
 // anyway, and is left alone. No link is followed, in either layer.
 func hidePaths(lower, upper string, hidden []wire.Hidden) error {
+	if len(hidden) == 0 {
+		return nil
+	}
+	dirs, err := openLayers(lower, upper)
+	if err != nil {
+		return err
+	}
+	defer dirs.close()
 	for _, h := range hidden {
-		if err := hidePath(lower, upper, h); err != nil {
+		if err := dirs.hide(h); err != nil {
 			return fmt.Errorf("hiding %s: %v", h.Path, err)
 		}
 	}
 	return nil
 }
 
-func hidePath(lower, upper string, h wire.Hidden) error {
-	lo, up, name, err := mirrorParents(lower, upper, h.Path)
-	if err != nil || lo < 0 {
+// layerDirs are descriptors (O_PATH) of directories of both layers, by
+// their path in the root ("/" for the roots), each opened once: hidden
+// paths share their parents (/etc, the homes), and under emulation every
+// step down the lower layer is a round trip over 9p. A path whose walk
+// cannot go on (see mirrorStep) maps to nil.
+type layerDirs map[string]*[2]int
+
+func openLayers(lower, upper string) (layerDirs, error) {
+	lo, err := unix.Open(lower, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	up, err := unix.Open(upper, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(lo)
+		return nil, err
+	}
+	return layerDirs{"/": {lo, up}}, nil
+}
+
+func (d layerDirs) close() {
+	for _, fds := range d {
+		if fds != nil {
+			unix.Close(fds[0])
+			unix.Close(fds[1])
+		}
+	}
+}
+
+// dir returns the descriptors of the directory p in both layers, making
+// it in the upper layer as the lower one has it, and the directories
+// above it; nil when the walk cannot go on.
+func (d layerDirs) dir(p string) (*[2]int, error) {
+	if fds, ok := d[p]; ok {
+		return fds, nil
+	}
+	parent, err := d.dir(path.Dir(p))
+	if err != nil || parent == nil {
+		return nil, err
+	}
+	lo, up, err := mirrorStep(parent[0], parent[1], path.Base(p))
+	if err != nil {
+		return nil, err
+	}
+	var fds *[2]int
+	if lo >= 0 {
+		fds = &[2]int{lo, up}
+	}
+	d[p] = fds
+	return fds, nil
+}
+
+// hide hides h: see hidePaths.
+func (d layerDirs) hide(h wire.Hidden) error {
+	p := path.Clean("/" + h.Path)
+	if p == "/" {
+		return errors.New("the root cannot be hidden")
+	}
+	parent, err := d.dir(path.Dir(p))
+	if err != nil || parent == nil {
 		return err
 	}
-	defer unix.Close(lo)
-	defer unix.Close(up)
-	lst, ok, err := lstatAt(lo, name)
-	if err != nil || !ok {
-		return err // nothing to hide
-	}
+	lo, up, name := parent[0], parent[1], path.Base(p)
 	ust, exists, err := lstatAt(up, name)
 	if err != nil {
 		return err
 	}
-	if !isDir(lst) {
+	if !h.Dir {
+		// The host found the file; a whiteout over nothing hides nothing,
+		// so the lower layer need not be asked (a round trip over 9p).
 		if exists {
 			return nil
 		}
@@ -57,6 +118,10 @@ func hidePath(lower, upper string, h wire.Hidden) error {
 	}
 	if exists && !isDir(ust) {
 		return nil
+	}
+	lst, ok, err := lstatAt(lo, name)
+	if err != nil || !ok || !isDir(lst) {
+		return err // nothing to hide, or no longer a directory: a whiteout would do, but the host said directory
 	}
 	if !exists {
 		if err := mkdirLike(up, name, lst); err != nil {
@@ -69,37 +134,6 @@ func hidePath(lower, upper string, h wire.Hidden) error {
 	}
 	defer unix.Close(fd)
 	return unix.Fsetxattr(fd, "trusted.overlay.opaque", []byte("y"), 0)
-}
-
-// mirrorParents walks from both layers' roots down to the directory
-// that holds the path p, making each directory missing from the upper
-// layer as the lower one has it. It returns descriptors of that
-// directory in both layers and p's last name, or lo < 0 when the walk
-// cannot go on: a part of the path is missing from the lower layer, is
-// no directory there, or something other than a directory stands for it
-// in the upper one. Links are never followed.
-func mirrorParents(lower, upper, p string) (lo, up int, name string, err error) {
-	parts := strings.Split(strings.TrimPrefix(path.Clean("/"+p), "/"), "/")
-	if parts[0] == "" {
-		return -1, -1, "", errors.New("the root cannot be hidden")
-	}
-	if lo, err = unix.Open(lower, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-		return -1, -1, "", err
-	}
-	if up, err = unix.Open(upper, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-		unix.Close(lo)
-		return -1, -1, "", err
-	}
-	for _, c := range parts[:len(parts)-1] {
-		nlo, nup, err := mirrorStep(lo, up, c)
-		unix.Close(lo)
-		unix.Close(up)
-		if err != nil || nlo < 0 {
-			return -1, -1, "", err
-		}
-		lo, up = nlo, nup
-	}
-	return lo, up, parts[len(parts)-1], nil
 }
 
 // mirrorStep goes down into the directory c of both layers, making it in
