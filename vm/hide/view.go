@@ -89,6 +89,13 @@ func Main(args []string) {
 }
 
 func wrap(args []string) error {
+	// Only ever in a mount namespace of its own (Command's): run by hand,
+	// its mounts would change the host's.
+	self, err1 := os.Readlink("/proc/self/ns/mnt")
+	parent, err2 := os.Readlink("/proc/" + strconv.Itoa(os.Getppid()) + "/ns/mnt")
+	if err1 != nil || err2 != nil || self == parent {
+		return errors.New("not in a mount namespace of its own; this is vmtest's QEMU wrapper, not a command")
+	}
 	if len(args) == 1 && args[0] == "probe" {
 		return probe()
 	}

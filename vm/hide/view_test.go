@@ -4,6 +4,7 @@ package hide
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -32,6 +33,10 @@ func TestView(t *testing.T) {
 	}
 	if err := Probe(bin); err != nil {
 		t.Fatal(err)
+	}
+	// Run by hand, in the host's mount namespace, the wrapper refuses.
+	if out, err := exec.Command(bin, WrapperArg, "probe").CombinedOutput(); err == nil || !strings.Contains(string(out), "not in a mount namespace of its own") {
+		t.Errorf("the wrapper in the host's namespace: %v: %s", err, out)
 	}
 	// Not under /tmp, which the view covers whole.
 	host, err := os.MkdirTemp("/var/tmp", "vmtest-view-")
