@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/vmtest/vmtest/vm"
 	"github.com/vmtest/vmtest/vm/cache"
@@ -22,11 +24,24 @@ func (n *Network) hiddenPaths(specs []Spec, root string) ([][]wire.Hidden, [][]w
 	}
 	hidden := make([][]wire.Hidden, len(specs))
 	stand := make([][]wire.File, len(specs))
+	// Machines that hide and share the same (most: the defaults) share
+	// the answer: it looks at every home of the host.
+	type answer struct {
+		hidden []wire.Hidden
+		stand  []wire.File
+	}
+	seen := map[string]answer{}
 	for i, s := range specs {
-		var err error
-		if hidden[i], stand[i], err = hide.ForMachine(root, s.Hide, s.Share, dir); err != nil {
-			return nil, nil, fmt.Errorf("machine %s: %v", s.Name, err)
+		key := strings.Join(s.Hide, "\x00") + "\x01" + strings.Join(s.Share, "\x00")
+		a, ok := seen[key]
+		if !ok {
+			var err error
+			if a.hidden, a.stand, err = hide.ForMachine(root, s.Hide, s.Share, dir); err != nil {
+				return nil, nil, fmt.Errorf("machine %s: %v", s.Name, err)
+			}
+			seen[key] = a
 		}
+		hidden[i], stand[i] = a.hidden, slices.Clip(a.stand)
 	}
 	return hidden, stand, nil
 }

@@ -166,13 +166,30 @@ func TestCancelKillsTesseract(t *testing.T) {
 	hang := fakeTesseract(t, "echo $$ > "+pidFile+"; exec sleep 60")
 	cause := errors.New("test says stop")
 	ctx, cancel := context.WithCancelCause(t.Context())
-	time.AfterFunc(300*time.Millisecond, func() { cancel(cause) })
-	start := time.Now()
+	// Cancel once the fake has said who it is: cancelled any earlier (a
+	// loaded host starts it late), it dies before it writes its pid.
+	done := make(chan struct{})
+	defer close(done)
+	cancelled := make(chan time.Time, 1)
+	go func() {
+		for {
+			if b, _ := os.ReadFile(pidFile); strings.HasSuffix(string(b), "\n") {
+				cancelled <- time.Now()
+				cancel(cause)
+				return
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
 	_, err := Read(ctx, loadPNG(t, "testdata/console-login.png"), Options{Tesseract: hang})
 	if !errors.Is(err, cause) {
 		t.Fatalf("got %v, want %v", err, cause)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	if d := time.Since(<-cancelled); d > 5*time.Second {
 		t.Fatalf("Read returned %s after the cancel", d)
 	}
 	data, err := os.ReadFile(pidFile)
