@@ -93,12 +93,7 @@ func writeDir(dir int, name string, f wire.File, st unix.Stat_t, exists bool) er
 			return err
 		}
 	}
-	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	return setOwnerMode(fd, f)
+	return ownDirAt(dir, name, f.UID, f.GID, f.Mode)
 }
 
 // writeFile writes data as the file name in dir, replacing whatever is
@@ -191,4 +186,15 @@ func setOwnerMode(fd int, f wire.File) error {
 		return err
 	}
 	return unix.Fchmod(fd, f.Mode&0o7777)
+}
+
+// ownDirAt gives the directory name in dir (not a link) an owner, then a
+// mode.
+func ownDirAt(dir int, name string, uid, gid int, mode uint32) error {
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return setOwnerMode(fd, wire.File{UID: uid, GID: gid, Mode: mode})
 }

@@ -173,13 +173,5 @@ func mkdirLike(dir int, name string, st unix.Stat_t) error {
 	if err := unix.Mkdirat(dir, name, 0o700); err != nil {
 		return err
 	}
-	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	if err := unix.Fchown(fd, int(st.Uid), int(st.Gid)); err != nil {
-		return err
-	}
-	return unix.Fchmod(fd, st.Mode&0o7777)
+	return ownDirAt(dir, name, int(st.Uid), int(st.Gid), st.Mode)
 }
