@@ -131,10 +131,11 @@ func patterns(p string, homes []string) []string {
 
 // Expand returns what the patterns hide name in the host root root (""
 // for "/"), less what the patterns share name: each path that exists,
-// its links resolved (a hidden link hides what it leads to), sorted. A
-// path is shared when a share pattern matches it or a directory above
-// it, as named or as resolved. A share pattern that names a path inside a hidden directory is an
-// error: a directory is hidden whole or not at all.
+// its links resolved (a hidden link hides what it leads to), sorted,
+// none inside another. A path is shared when a share pattern matches it
+// or a directory above it, as named or as resolved. A share pattern that
+// names a path inside a hidden directory is an error: a directory is
+// hidden whole or not at all.
 func Expand(root string, hide, share []string) ([]wire.Hidden, error) {
 	if root == "" {
 		root = "/"
@@ -163,6 +164,7 @@ func Expand(root string, hide, share []string) ([]wire.Hidden, error) {
 		}
 	}
 	slices.SortFunc(out, func(a, b wire.Hidden) int { return strings.Compare(a.Path, b.Path) })
+	out = outermost(out)
 	for _, s := range shares {
 		for _, hd := range out {
 			if hd.Dir && strings.HasPrefix(s, hd.Path+"/") {
@@ -171,6 +173,19 @@ func Expand(root string, hide, share []string) ([]wire.Hidden, error) {
 		}
 	}
 	return out, nil
+}
+
+// outermost drops the paths of sorted that are inside a directory of
+// it: hidden with it.
+func outermost(sorted []wire.Hidden) []wire.Hidden {
+	var out []wire.Hidden
+	for _, h := range sorted {
+		if n := len(out); n > 0 && out[n-1].Dir && strings.HasPrefix(h.Path, out[n-1].Path+"/") {
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
 }
 
 // shared reports whether a share pattern matches p or a directory above

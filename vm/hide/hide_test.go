@@ -45,7 +45,7 @@ func TestExpand(t *testing.T) {
 		"srv/app/secret.key", "srv/app/public.pem",
 	)
 	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\nsvc:x:999:999::/var/lib/svc:/usr/sbin/nologin\n"), 0o644)
-	got, err := Expand(root, append(Defaults, "/srv/app/*.key"), []string{"/home/bob/.docker"})
+	got, err := Expand(root, append(Defaults, "/srv/app/*.key", "/var/lib/svc/.aws/credentials"), []string{"/home/bob/.docker"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestExpand(t *testing.T) {
 		{Path: "/home/alice/dotfiles/netrc"}, // carol's .netrc leads there
 		{Path: "/root/.ssh", Dir: true},
 		{Path: "/srv/app/secret.key"},
-		{Path: "/var/lib/svc/.aws", Dir: true},
+		{Path: "/var/lib/svc/.aws", Dir: true}, // and what is in it
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%v\nwant\n%v", got, want)
