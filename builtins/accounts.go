@@ -32,7 +32,7 @@ func setUsers(s *runtime.Spec, v starlark.Value) error {
 		}
 		attrs, err := dictItems(d, "user attributes")
 		if err != nil {
-			return fmt.Errorf("%s: %v", u.Name, err)
+			return fmt.Errorf("%s: %w", u.Name, err)
 		}
 		for _, a := range attrs {
 			k, val := string(a[0].(starlark.String)), a[1]
@@ -66,7 +66,7 @@ func setUsers(s *runtime.Spec, v starlark.Value) error {
 				}
 			case "groups":
 				if u.Groups, err = stringList(val); err != nil {
-					return fmt.Errorf("%s: groups: %v", u.Name, err)
+					return fmt.Errorf("%s: groups: %w", u.Name, err)
 				}
 			case "system":
 				b, ok := val.(starlark.Bool)
@@ -101,7 +101,7 @@ func setGroups(s *runtime.Spec, v starlark.Value) error {
 		}
 		attrs, err := dictItems(d, "group attributes")
 		if err != nil {
-			return fmt.Errorf("%s: %v", g.Name, err)
+			return fmt.Errorf("%s: %w", g.Name, err)
 		}
 		for _, a := range attrs {
 			switch k := string(a[0].(starlark.String)); k {

@@ -35,7 +35,7 @@ func setFiles(s *runtime.Spec, v starlark.Value) error {
 			f.Data = []byte(c)
 		case *starlark.Dict:
 			if err := fileDict(&f, c); err != nil {
-				return fmt.Errorf("%s: %v", p, err)
+				return fmt.Errorf("%s: %w", p, err)
 			}
 		default:
 			return fmt.Errorf("%s: want a string or a dict with content (or append, directory, symlink), mode, owner, group; got %s", p, c.Type())

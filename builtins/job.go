@@ -199,7 +199,7 @@ func readyConditions(v starlark.Value) ([]wire.Ready, error) {
 		case "port":
 			var p port
 			if err := p.Unpack(val); err != nil {
-				return nil, fmt.Errorf("port: %v", err)
+				return nil, fmt.Errorf("port: %w", err)
 			}
 			r.Port = int(p)
 		case "file":
@@ -214,7 +214,7 @@ func readyConditions(v starlark.Value) ([]wire.Ready, error) {
 				return nil, fmt.Errorf("log: want a regular expression, got %s", val.Type())
 			}
 			if _, err := regexp.Compile(re); err != nil {
-				return nil, fmt.Errorf("log: %v", err)
+				return nil, fmt.Errorf("log: %w", err)
 			}
 			r.Log = re
 		case "command":
@@ -322,7 +322,7 @@ func finishJobs(spec *runtime.Spec) error {
 		})
 	}
 	if _, err := wire.OrderJobs(local); err != nil {
-		return fmt.Errorf("jobs: %v", err)
+		return fmt.Errorf("jobs: %w", err)
 	}
 	return nil
 }

@@ -254,7 +254,7 @@ func (m *Machine) waitForMatch(thread *starlark.Thread, b *starlark.Builtin, arg
 	}
 	re, err := regexp.Compile(pattern)
 	if err != nil {
-		return nil, fmt.Errorf("%s: for parameter regex: %v", b.Name(), err)
+		return nil, fmt.Errorf("%s: for parameter regex: %w", b.Name(), err)
 	}
 	var match string
 	err = m.do(thread, b, 0, func(ctx context.Context, rm *runtime.Machine) (err error) {

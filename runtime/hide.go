@@ -37,7 +37,7 @@ func (n *Network) hiddenPaths(specs []Spec, root string) ([][]wire.Hidden, [][]w
 		if !ok {
 			var err error
 			if a.hidden, a.stand, err = hide.ForMachine(root, s.Hide, s.Share, dir); err != nil {
-				return nil, nil, fmt.Errorf("machine %s: %v", s.Name, err)
+				return nil, nil, fmt.Errorf("machine %s: %w", s.Name, err)
 			}
 			seen[key] = a
 		}

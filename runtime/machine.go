@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmtest/vmtest/vm"
@@ -32,8 +33,11 @@ type Machine struct {
 	// hidden are the host's paths the machine does not see (hide.go).
 	hidden []wire.Hidden
 
-	mu      sync.Mutex // held during boots and power changes
-	vm      *vm.Machine
+	mu sync.Mutex // held during boots and power changes
+	vm *vm.Machine
+	// current is vm as soon as it exists, and during its boots, for
+	// Running and Crash, which must not wait for a boot (and mu).
+	current atomic.Pointer[vm.Machine]
 	con     *lines.History // the whole run's console, across boots
 	logFile *os.File
 	closed  bool
@@ -62,11 +66,11 @@ func (m *Machine) NICs() []vm.NIC {
 	return nics
 }
 
-// Running reports whether the machine's QEMU runs.
+// Running reports whether the machine is up. It does not wait for a boot
+// in progress (the machine is not up yet).
 func (m *Machine) Running() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.vm != nil && m.vm.Running()
+	v := m.current.Load()
+	return v != nil && v.Running()
 }
 
 // Start boots the machine unless it is running, and returns when its
@@ -104,8 +108,7 @@ func (m *Machine) bootLocked(ctx context.Context) error {
 		if !m.cleanOff {
 			m.noteLost("it stopped by itself (powered off, reset or panicked)")
 		}
-		m.vm.Crash() // release what a guest that stopped on its own left
-		err = m.vm.Boot(ctx)
+		err = m.vm.Boot(ctx) // releases what a guest that stopped on its own left
 	} else {
 		err = m.firstBoot(ctx)
 	}
@@ -169,13 +172,13 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 	}
 	img, kept := m.net.opts.Disks[m.Name()]
 	if !kept {
-		if img, err = disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize); err != nil {
-			return err
-		}
+		// Made by the boot's first phase (see package vm), afresh.
+		img = disk.Image{Path: filepath.Join(dir, "disk.img"), Format: "raw"}
+		os.Remove(img.Path)
 	}
 	m.disk = img
 	m.con.SetOut(m.consoleSink())
-	v, err := vm.Start(ctx, art, vm.Config{
+	v, err := vm.New(art, vm.Config{
 		Name:         m.Name(),
 		Memory:       m.spec.Memory,
 		CPUs:         m.spec.CPUs,
@@ -193,6 +196,11 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 		OnEvent:      m.onEvent,
 	})
 	if err != nil {
+		return err
+	}
+	m.current.Store(v)
+	if err := v.Boot(ctx); err != nil {
+		m.current.Store(nil)
 		return err
 	}
 	m.vm = v
@@ -245,10 +253,14 @@ func (m *Machine) Shutdown(ctx context.Context) error {
 }
 
 // Crash cuts the machine's power: what it had synced to disk survives.
-// Nothing happens if it is not running.
+// A boot in progress fails at once; nothing happens if the machine is not
+// running.
 func (m *Machine) Crash() error {
 	if err := m.net.act(); err != nil {
 		return err
+	}
+	if v := m.current.Load(); v != nil && v.Phase() == vm.Booting {
+		v.Crash() // at once: the boot fails and releases mu
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -82,7 +82,7 @@ func (s *Spec) check() error {
 	seen := map[int]bool{}
 	for _, v := range s.VLANs {
 		if err := CheckVLAN(v); err != nil {
-			return fmt.Errorf("machine %s: %v", s.Name, err)
+			return fmt.Errorf("machine %s: %w", s.Name, err)
 		}
 		if seen[v] {
 			return fmt.Errorf("machine %s: vlan %d is listed twice", s.Name, v)
@@ -97,7 +97,7 @@ func (s *Spec) check() error {
 	names := map[string]bool{}
 	for _, u := range s.Users {
 		if err := CheckAccountName(u.Name); err != nil {
-			return fmt.Errorf("machine %s: users: %v", s.Name, err)
+			return fmt.Errorf("machine %s: users: %w", s.Name, err)
 		}
 		if names[u.Name] {
 			return fmt.Errorf("machine %s: users: %s is declared twice", s.Name, u.Name)
@@ -106,7 +106,7 @@ func (s *Spec) check() error {
 	}
 	for _, g := range s.Groups {
 		if err := CheckAccountName(g.Name); err != nil {
-			return fmt.Errorf("machine %s: groups: %v", s.Name, err)
+			return fmt.Errorf("machine %s: groups: %w", s.Name, err)
 		}
 	}
 	for _, e := range s.Env {

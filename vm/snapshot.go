@@ -85,7 +85,7 @@ func idOf(fi os.FileInfo) fileID {
 
 func newSnapshotStore(dir string) (*snapshotStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("boot snapshots: %v", err)
+		return nil, fmt.Errorf("boot snapshots: %w", err)
 	}
 	if err := cache.CheckPrivate(dir); err != nil {
 		return nil, fmt.Errorf("boot snapshots: %w", err)

@@ -82,7 +82,7 @@ func (t *Tree) Close() error {
 		}
 	}
 	if bad > 1 {
-		return fmt.Errorf("%v; %d such links removed", first, bad)
+		return fmt.Errorf("%w; %d such links removed", first, bad)
 	}
 	return first
 }
@@ -203,7 +203,7 @@ func (t *Tree) Link(name, old string) error {
 		return err
 	}
 	if err := t.checkName(old); err != nil {
-		return fmt.Errorf("hard link %s: %v", t.show(name), err)
+		return fmt.Errorf("hard link %s: %w", t.show(name), err)
 	}
 	if err := t.count(name); err != nil {
 		return err

@@ -34,7 +34,7 @@ func Untar(r io.Reader, t *Tree, a Archive) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("reading the archive: %v", err)
+			return fmt.Errorf("reading the archive: %w", err)
 		}
 		name, err := a.local(hdr.Name)
 		if err != nil {
@@ -54,7 +54,7 @@ func Untar(r io.Reader, t *Tree, a Archive) error {
 		case tar.TypeLink:
 			old, lerr := a.local(hdr.Linkname)
 			if lerr != nil {
-				return fmt.Errorf("hard link %s: %v", hdr.Name, lerr)
+				return fmt.Errorf("hard link %s: %w", hdr.Name, lerr)
 			}
 			err = t.Link(name, old)
 		}

@@ -123,7 +123,7 @@ func readChunks(file string) ([]chunk, error) {
 					return nil, fmt.Errorf("%s:%d: not a quoted regexp: %s", file, line, rest)
 				}
 				if _, err := regexp.Compile(pat); err != nil {
-					return nil, fmt.Errorf("%s:%d: %v", file, line, err)
+					return nil, fmt.Errorf("%s:%d: %w", file, line, err)
 				}
 				c.want[line] = pat
 			}

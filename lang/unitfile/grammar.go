@@ -107,7 +107,7 @@ func parse(name string, data []byte) ([]Section, error) {
 func syntaxError(name string, data []byte, err error) error {
 	perr, ok := err.(participle.Error)
 	if !ok {
-		return fmt.Errorf("%s: %v", name, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	line := perr.Position().Line
 	lines := strings.Split(string(data), "\n")

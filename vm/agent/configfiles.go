@@ -33,7 +33,7 @@ func writeConfigFiles(root string, files []wire.File) error {
 	defer r.close()
 	for _, f := range files {
 		if err := writeConfigFile(r, f); err != nil {
-			return fmt.Errorf("writing %s: %v", f.Path, err)
+			return fmt.Errorf("writing %s: %w", f.Path, err)
 		}
 	}
 	return nil

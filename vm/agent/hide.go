@@ -35,7 +35,7 @@ func hidePaths(lower, upper string, hidden []wire.Hidden) error {
 	defer dirs.close()
 	for _, h := range hidden {
 		if err := dirs.hide(h); err != nil {
-			return fmt.Errorf("hiding %s: %v", h.Path, err)
+			return fmt.Errorf("hiding %s: %w", h.Path, err)
 		}
 	}
 	return nil

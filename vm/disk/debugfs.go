@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/vmtest/vmtest/internal/hostcmd"
 )
 
 // dirent is one entry of a directory of an ext4 image, as debugfs's
@@ -30,7 +31,7 @@ const (
 // each command's output follows the line "debugfs: <command>".
 func debugfsRun(ctx context.Context, debugfs, img, dir string, commands []string) (stdout, stderr []byte, err error) {
 	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, debugfs, "-f", "-", img)
+	cmd := hostcmd.Command(ctx, debugfs, "-f", "-", img)
 	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(strings.Join(commands, "\n") + "\n")
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -50,7 +51,7 @@ func listDirs(ctx context.Context, debugfs, img string, inodes []uint64) ([][]di
 	}
 	out, stderr, err := debugfsRun(ctx, debugfs, img, "", cmds)
 	if err != nil {
-		return nil, fmt.Errorf("listing directories of %s: debugfs: %v: %s", img, err, debugfsErrors(string(stderr)))
+		return nil, fmt.Errorf("listing directories of %s: debugfs: %w: %s", img, err, debugfsErrors(string(stderr)))
 	}
 	lists := make([][]dirent, len(inodes))
 	i := -1

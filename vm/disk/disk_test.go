@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,7 +10,7 @@ import (
 
 func TestSize(t *testing.T) {
 	dir := t.TempDir()
-	raw, err := Create(filepath.Join(dir, "a.img"), 1<<30)
+	raw, err := Create(context.Background(), filepath.Join(dir, "a.img"), 1<<30)
 	if err != nil {
 		t.Skip(err)
 	}
@@ -45,7 +46,7 @@ func TestKeepTemporaryFile(t *testing.T) {
 	if err := os.Symlink(victim, path+".tmp"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Keep(path, t.TempDir(), 64<<20); err != nil {
+	if _, err := Keep(t.Context(), path, t.TempDir(), 64<<20); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(victim); string(b) != "untouched\n" {

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/vmtest/vmtest/internal/extract"
+	"github.com/vmtest/vmtest/internal/hostcmd"
 )
 
 // UpperDir is where, inside a machine's disk, the agent keeps the
@@ -59,11 +60,11 @@ func Extract(ctx context.Context, img Image, guestDir, dst string) error {
 	}
 	// 0: clean; 1: the journal was replayed (or something fixed). Above:
 	// left uncorrected, which journal_only cannot cause by itself.
-	cmd := exec.CommandContext(ctx, e2fsck, "-p", "-E", "journal_only", img.Path)
+	cmd := hostcmd.Command(ctx, e2fsck, "-p", "-E", "journal_only", img.Path)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() > 1 {
-			return fmt.Errorf("replaying the journal of %s: e2fsck: %v: %s", img.Path, err, bytes.TrimSpace(out))
+			return fmt.Errorf("replaying the journal of %s: e2fsck: %w: %s", img.Path, err, bytes.TrimSpace(out))
 		}
 	}
 	src := path.Join(UpperDir, path.Clean(guestDir))
@@ -102,7 +103,7 @@ const safePathChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 func lookupDir(ctx context.Context, debugfs, img, p string) (uint64, error) {
 	out, stderr, err := debugfsRun(ctx, debugfs, img, "", []string{"ls -p " + p})
 	if err != nil {
-		return 0, fmt.Errorf("reading %s: debugfs: %v: %s", img, err, debugfsErrors(string(stderr)))
+		return 0, fmt.Errorf("reading %s: debugfs: %w: %s", img, err, debugfsErrors(string(stderr)))
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		if e, err := parseDirent(line); err == nil && e.name == "." && e.mode&modeType == modeDir {
@@ -205,7 +206,7 @@ func fill(ctx context.Context, debugfs, img string, items []item, tree *extract.
 	}
 	if len(cmds) > 0 {
 		if _, stderr, err := debugfsRun(ctx, debugfs, img, dumps, cmds); err != nil {
-			return fmt.Errorf("debugfs: %v: %s", err, debugfsErrors(string(stderr)))
+			return fmt.Errorf("debugfs: %w: %s", err, debugfsErrors(string(stderr)))
 		}
 	}
 	for i, it := range items {
@@ -218,7 +219,7 @@ func fill(ctx context.Context, debugfs, img string, items []item, tree *extract.
 		}
 		f, err := os.Open(filepath.Join(dumps, strconv.Itoa(i)))
 		if err != nil {
-			return fmt.Errorf("debugfs did not dump %s: %v", it.rel, err)
+			return fmt.Errorf("debugfs did not dump %s: %w", it.rel, err)
 		}
 		err = tree.File(it.rel, perm, f)
 		f.Close()

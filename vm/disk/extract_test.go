@@ -2,6 +2,7 @@ package disk
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -18,7 +19,7 @@ import (
 // as a guest would have, and reads a directory back.
 func TestExtract(t *testing.T) {
 	dir := t.TempDir()
-	img, err := Create(filepath.Join(dir, "disk.img"), 64<<20)
+	img, err := Create(context.Background(), filepath.Join(dir, "disk.img"), 64<<20)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func FromEnv() ([]string, error) {
 			continue
 		}
 		if err := CheckPattern(p); err != nil {
-			return nil, fmt.Errorf("$%s: %v", EnvHide, err)
+			return nil, fmt.Errorf("$%s: %w", EnvHide, err)
 		}
 		out = append(out, p)
 	}
@@ -85,7 +85,7 @@ func CheckPattern(p string) error {
 		return fmt.Errorf("%q: want a clean path, without a trailing /, //, . or .. parts", p)
 	}
 	if _, err := path.Match(p, ""); err != nil {
-		return fmt.Errorf("%q: %v", p, err)
+		return fmt.Errorf("%q: %w", p, err)
 	}
 	return nil
 }

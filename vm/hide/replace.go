@@ -75,7 +75,7 @@ func lockedAccounts(root, p string) (wire.File, error) {
 	}
 	data, err := os.ReadFile(filepath.Join(root, src))
 	if err != nil {
-		return wire.File{}, fmt.Errorf("%s for the guests: %v", p, err)
+		return wire.File{}, fmt.Errorf("%s for the guests: %w", p, err)
 	}
 	var b strings.Builder
 	for _, line := range strings.Split(string(data), "\n") {
@@ -127,7 +127,7 @@ func hostKeys(cacheDir string) (string, error) {
 		return "", err
 	}
 	if out, err := exec.Command(keygen, "-A", "-f", tmp).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("making the guests' SSH host keys: ssh-keygen -A: %v: %s", err, bytes.TrimSpace(out))
+		return "", fmt.Errorf("making the guests' SSH host keys: ssh-keygen -A: %w: %s", err, bytes.TrimSpace(out))
 	}
 	if err := os.Rename(filepath.Join(tmp, "etc/ssh"), dir); err != nil {
 		if _, serr := os.Stat(dir); serr == nil {

@@ -73,7 +73,7 @@ func Probe(self string) error {
 	cmd := exec.Command(self, WrapperArg, "probe")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("a mount namespace for QEMU: %v: %s", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("a mount namespace for QEMU: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
