@@ -23,7 +23,7 @@ PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs busybox-static 
 # The service examples run Debian's own daemons in the guests, from the
 # host's files: they are installed here, but not started on the host.
 PACKAGES+=(openssh-server openssh-client libapache2-mod-svn subversion postgresql postgresql-client
-	python3-psycopg2 nfs-kernel-server nfs-common)
+	python3-psycopg2 nfs-kernel-server nfs-common nginx)
 # The IPv6 tests run a router that sends router advertisements (radvd).
 PACKAGES+=(radvd)
 # SPEC's build() example makes a certificate with openssl on the host.
