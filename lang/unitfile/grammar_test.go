@@ -1,14 +1,19 @@
 package unitfile
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
 	src := "# a comment\n; another\n\n[Unit]\nDescription=The  test   service \n After = network.target\n\n[Service]\nExecStart=/bin/echo a \\\n  b \\\n c\nEnvironment=\"A=1\" B=2\nEmpty=\nPath=C:\\dir\n[Install]\nWantedBy=multi-user.target"
-	got, err := parse("t.service", []byte(src))
+	got, err := parse(t.Context(), "t.service", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,8 +38,55 @@ func TestParseErrors(t *testing.T) {
 		"Description=x\n": "t.service:1: Description= is outside of any [Section]",
 		"[Unit\nA=b\n":    `t.service:1: "[Unit" is neither`,
 	} {
-		if _, err := parse("t.service", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := parse(t.Context(), "t.service", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: got %v, want %q", src, err, want)
+		}
+	}
+}
+
+// A long line of any shape is rejected in time linear in its length
+// (a line of "[" was quadratic: 60 KB took a minute), and the error
+// quotes only its start. The deadline only guards against a hang.
+func TestParseLongLines(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	const n = 1 << 20
+	for _, line := range []string{
+		strings.Repeat("[", n),
+		strings.Repeat("[a", n/2),
+		strings.Repeat("a [", n/3),
+		strings.Repeat("!", n),
+		strings.Repeat("é", n/2),
+	} {
+		_, err := parse(ctx, "t.service", []byte("[Unit]\n"+line+"\nA=b\n"))
+		if ctx.Err() != nil {
+			t.Fatalf("%.10q...: not rejected in 30s", line)
+		}
+		want := fmt.Sprintf(`t.service:2: %s... (%d more bytes) is neither`, strconv.Quote(line[:200]), len(line)-200)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%.10q...: got %.300v, want %.300s", line, err, want)
+		}
+	}
+}
+
+func TestParseCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := parse(ctx, "t.service", []byte("[Unit]\n"+strings.Repeat("A=b\n", 10000)))
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "t.service: ") {
+		t.Errorf("got %v, want t.service: context canceled", err)
+	}
+}
+
+func TestQuoteLine(t *testing.T) {
+	for s, want := range map[string]string{
+		"short":                        `"short"`,
+		strings.Repeat("x", 200):       strconv.Quote(strings.Repeat("x", 200)),
+		strings.Repeat("x", 201):       strconv.Quote(strings.Repeat("x", 200)) + "... (1 more byte)",
+		"x" + strings.Repeat("é", 150): strconv.Quote("x"+strings.Repeat("é", 99)) + "... (102 more bytes)",
+	} {
+		if got := QuoteLine(s); got != want {
+			t.Errorf("QuoteLine(%.20q...) = %s, want %s", s, got, want)
 		}
 	}
 }
