@@ -1,8 +1,10 @@
 package builtins
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +20,34 @@ import (
 // emulation is slow, and bounded, because a test must end.
 const DefaultTimeout = 300 * time.Second
 
+// number is a float parameter: an int or a float, finite, as SPEC
+// writes them (loss = 0). Every float parameter of a builtin is a number
+// or, for seconds, a seconds.
+type number float64
+
+var _ starlark.Unpacker = (*number)(nil)
+
+func (n *number) Unpack(v starlark.Value) error {
+	f, ok := asFloat(v)
+	if !ok {
+		return fmt.Errorf("want a number (int or float), got %s", v.Type())
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("want a finite number, got %v", v)
+	}
+	*n = number(f)
+	return nil
+}
+
+// asFloat returns the value of an int or a float.
+func asFloat(v starlark.Value) (float64, bool) {
+	switch v.(type) {
+	case starlark.Int, starlark.Float:
+		return starlark.AsFloat(v)
+	}
+	return 0, false
+}
+
 // seconds is a timeout= argument: seconds as an int or float >= 0, or
 // None for no bound (0).
 type seconds time.Duration
@@ -25,26 +55,17 @@ type seconds time.Duration
 var _ starlark.Unpacker = (*seconds)(nil)
 
 func (s *seconds) Unpack(v starlark.Value) error {
-	var f float64
-	switch x := v.(type) {
-	case starlark.NoneType:
+	if v == starlark.None {
 		*s = 0
 		return nil
-	case starlark.Int:
-		i, ok := x.Int64()
-		if !ok {
-			return fmt.Errorf("%s seconds is too many", x)
-		}
-		f = float64(i)
-	case starlark.Float:
-		f = float64(x)
-	default:
+	}
+	f, ok := asFloat(v)
+	switch {
+	case !ok:
 		return fmt.Errorf("want seconds (int or float) or None, got %s", v.Type())
-	}
-	if f < 0 || math.IsNaN(f) {
+	case f < 0 || math.IsNaN(f):
 		return fmt.Errorf("want seconds >= 0, got %v", v)
-	}
-	if f > float64(math.MaxInt64/int64(time.Second)) {
+	case f > float64(math.MaxInt64/int64(time.Second)):
 		return fmt.Errorf("%v seconds is too many", v)
 	}
 	*s = seconds(f * float64(time.Second))
@@ -126,5 +147,12 @@ func unpackArgs(fnname string, args starlark.Tuple, kwargs []starlark.Tuple, pai
 			return lang.UnexpectedKeyword(fnname, name, params)
 		}
 	}
-	return starlark.UnpackArgs(fnname, args, kwargs, pairs...)
+	if err := starlark.UnpackArgs(fnname, args, kwargs, pairs...); err != nil {
+		// Starlark quotes a parameter given by keyword, not one given by
+		// position: one form for both.
+		return errors.New(quotedParam.ReplaceAllString(err.Error(), "$1: for parameter $2:"))
+	}
+	return nil
 }
+
+var quotedParam = regexp.MustCompile(`^([^:]*): for parameter "(\w+)":`)
