@@ -102,6 +102,10 @@ func (c *command) Unpack(v starlark.Value) error {
 	return fmt.Errorf("want a command (string, or list of strings), got %s", v.Type())
 }
 
+// maxListLen bounds the lists a builtin takes: far above any list of
+// vlans or ports, and far below a range(1 << 40).
+const maxListLen = 1 << 16
+
 // stringList returns the elements of a list or tuple of strings.
 func stringList(v starlark.Value) ([]string, error) {
 	seq, ok := v.(starlark.Indexable)
@@ -119,11 +123,14 @@ func stringList(v starlark.Value) ([]string, error) {
 	return out, nil
 }
 
-// intList returns the elements of a list or tuple of ints.
+// intList returns the elements of a list, tuple or range of ints.
 func intList(v starlark.Value) ([]int, error) {
 	seq, ok := v.(starlark.Indexable)
-	if !ok || v.Type() != "list" && v.Type() != "tuple" {
+	if !ok || v.Type() != "list" && v.Type() != "tuple" && v.Type() != "range" {
 		return nil, fmt.Errorf("want a list of ints, got %s", v.Type())
+	}
+	if seq.Len() > maxListLen {
+		return nil, fmt.Errorf("want a list of ints, got a %s of %d", v.Type(), seq.Len())
 	}
 	out := make([]int, seq.Len())
 	for i := range out {

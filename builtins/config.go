@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmtest/vmtest/lang"
 	"github.com/vmtest/vmtest/runtime"
+	"github.com/vmtest/vmtest/vm"
 )
 
 // A configKey is one key of a machine's configuration: how to check its
@@ -96,20 +97,14 @@ func setMemory(s *runtime.Spec, v starlark.Value) error {
 	if err := starlark.AsInt(v, &s.Memory); err != nil {
 		return fmt.Errorf("want an int (MiB), got %s", v.Type())
 	}
-	if s.Memory < runtime.MinMemory {
-		return fmt.Errorf("%d MiB is too small: a guest needs at least %d", s.Memory, runtime.MinMemory)
-	}
-	return nil
+	return runtime.CheckMemory(s.Memory)
 }
 
 func setCPUs(s *runtime.Spec, v starlark.Value) error {
 	if err := starlark.AsInt(v, &s.CPUs); err != nil {
 		return fmt.Errorf("want an int, got %s", v.Type())
 	}
-	if s.CPUs < 1 {
-		return fmt.Errorf("want at least 1, got %d", s.CPUs)
-	}
-	return nil
+	return runtime.CheckCPUs(s.CPUs)
 }
 
 func setPackages(s *runtime.Spec, v starlark.Value) (err error) {
@@ -125,6 +120,9 @@ func setPackages(s *runtime.Spec, v starlark.Value) (err error) {
 func setVLANs(s *runtime.Spec, v starlark.Value) (err error) {
 	if s.VLANs, err = intList(v); err != nil {
 		return err
+	}
+	if len(s.VLANs) > vm.MaxNICs {
+		return fmt.Errorf("%d vlans: a machine has at most %d network interfaces", len(s.VLANs), vm.MaxNICs)
 	}
 	for i, n := range s.VLANs {
 		if err := runtime.CheckVLAN(n); err != nil {
