@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 
@@ -13,15 +12,16 @@ import (
 // start runs in DIR, evaluated there. Ctrl-D detaches; the network keeps
 // running.
 func cmdAttach(args []string) int {
-	fs := flag.NewFlagSet("vmtest attach", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
+	fs := newFlags("attach")
+	pos, code, ok := parseFlags(fs, args, false)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(os.Stderr, "vmtest attach: want the run directory that vmtest start printed; try: vmtest attach \"$(vmtest start examples/hello.star)\"\n%s", verbUsage("attach"))
 		return exitUsage
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "vmtest attach: want the run directory that vmtest start printed; try: vmtest attach \"$(vmtest start examples/hello.star)\"")
-		return exitUsage
-	}
-	dir := fs.Arg(0)
+	dir := pos[0]
 	c, err := control.Dial(dir, true)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vmtest attach: %v\n", err)
@@ -33,7 +33,7 @@ func cmdAttach(args []string) int {
 		fmt.Printf("vmtest attach: %s (%s), %s, run by pid %d.\n", c.Info.Test, c.Info.File, describeMachines(c.Info.Machines), c.Info.PID)
 		fmt.Printf("Tab completes, Ctrl-C cancels a statement, Ctrl-D detaches (the network keeps running; vmtest stop %s stops it).\n", dir)
 	}
-	code := prompt(context.Background(), c, nil)
+	code = prompt(context.Background(), c, nil)
 	if interactive && code == 0 {
 		fmt.Printf("detached; the network keeps running (vmtest stop %s)\n", dir)
 	}
@@ -43,15 +43,16 @@ func cmdAttach(args []string) int {
 // cmdStop is vmtest stop DIR: stop the network that vmtest start runs in
 // DIR, and return when its machines have stopped.
 func cmdStop(args []string) int {
-	fs := flag.NewFlagSet("vmtest stop", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
+	fs := newFlags("stop")
+	pos, code, ok := parseFlags(fs, args, false)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(os.Stderr, "vmtest stop: want the run directory that vmtest start printed\n%s", verbUsage("stop"))
 		return exitUsage
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "vmtest stop: want the run directory that vmtest start printed")
-		return exitUsage
-	}
-	dir := fs.Arg(0)
+	dir := pos[0]
 	c, err := control.Dial(dir, false)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vmtest stop: %v\n", err)

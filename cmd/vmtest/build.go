@@ -17,10 +17,12 @@ type buildFlags struct {
 	boot   bootFlags
 	result string
 	libs   libFlag
+	limits limitFlags
 }
 
 func (bf *buildFlags) register(fs *flag.FlagSet) {
 	bf.boot.register(fs)
+	bf.limits.register(fs)
 	fs.StringVar(&bf.result, "o", "result", "write the script to `DIR`/bin/")
 	fs.Var(&bf.libs, "L", "look for load()ed libraries in `DIR` too (repeatable; then $VMTEST_PATH)")
 }
@@ -29,15 +31,15 @@ func (bf *buildFlags) register(fs *flag.FlagSet) {
 // result/bin/run-vms, a script that starts its whole network in the
 // foreground (vmtest start --foreground), as the seed's run-vms does.
 func cmdBuild(args []string) int {
-	fs := flag.NewFlagSet("vmtest build", flag.ContinueOnError)
+	fs := newFlags("build")
 	var bf buildFlags
 	bf.register(fs)
-	files, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitUsage
+	files, code, ok := parseFlags(fs, args, true)
+	if !ok {
+		return code
 	}
 	if len(files) != 1 {
-		fmt.Fprintf(os.Stderr, "vmtest build: want one test file, got %d\n", len(files))
+		fmt.Fprintf(os.Stderr, "vmtest build: want one test file, got %d\n%s", len(files), verbUsage("build"))
 		return exitUsage
 	}
 	return build(files[0], "", bf)
@@ -46,15 +48,15 @@ func cmdBuild(args []string) int {
 // cmdBuildVM is vmtest build-vm FILE MACHINE: the same for one machine,
 // result/bin/run-<name>-vm (vmtest start --foreground --only NAME).
 func cmdBuildVM(args []string) int {
-	fs := flag.NewFlagSet("vmtest build-vm", flag.ContinueOnError)
+	fs := newFlags("build-vm")
 	var bf buildFlags
 	bf.register(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitUsage
+	pos, code, ok := parseFlags(fs, args, true)
+	if !ok {
+		return code
 	}
 	if len(pos) != 2 {
-		fmt.Fprintf(os.Stderr, "vmtest build-vm: want a test file and a machine name, got %d arguments; try: vmtest build-vm examples/ping.star server\n", len(pos))
+		fmt.Fprintf(os.Stderr, "vmtest build-vm: want a test file and a machine name, got %d arguments; try: vmtest build-vm examples/ping.star server\n%s", len(pos), verbUsage("build-vm"))
 		return exitUsage
 	}
 	return build(pos[0], pos[1], bf)
@@ -68,11 +70,19 @@ func build(file, only string, bf buildFlags) int {
 	if only != "" {
 		verb = "vmtest build-vm"
 	}
+	if err := checkTestFile(file); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", verb, err)
+		return exitUsage
+	}
 	ctx, stop := interruptibleCause()
 	defer stop()
-	machines, _, err := declared(ctx, file, bf.libs, true, io.Discard)
+	machines, _, err := declared(ctx, file, bf.libs, bf.limits.limits, true, io.Discard)
 	if err != nil {
 		fmt.Fprint(os.Stderr, runtime.Report(err))
+		return exitFailure
+	}
+	if len(machines) == 0 {
+		fmt.Fprintf(os.Stderr, "%s: %s declares no machine: there is nothing to start\n", verb, file)
 		return exitFailure
 	}
 	if only != "" && !slices.Contains(machines, only) {
@@ -126,6 +136,7 @@ func startScript(file, only string, bf buildFlags) (string, error) {
 	if bf.boot.verbose {
 		argv = append(argv, "-v")
 	}
+	argv = append(argv, bf.limits.args()...)
 	for _, l := range bf.libs {
 		d, err := filepath.Abs(l)
 		if err != nil {

@@ -174,8 +174,8 @@ func TestRunBadInput(t *testing.T) {
 	}{
 		{"no file", []string{"run"}, exitUsage, "no test file given"},
 		{"same name", []string{"run", "a/x.star", "b/x.star"}, exitUsage, `a/x.star and b/x.star have the same test name "x"`},
-		{"bad -j", []string{"run", "-j", "0", "x.star"}, exitUsage, "-j 0: want at least 1"},
-		{"missing file", []string{"run", "testdata/run/nonexistent.star"}, exitFailure, "nonexistent.star: no such file or directory"},
+		{"bad -j", []string{"run", "-j", "0", "x.star"}, exitUsage, "-j 0: want a whole number from 1 up, such as -j 4"},
+		{"missing file", []string{"run", "testdata/run/nonexistent.star"}, exitUsage, "vmtest run: testdata/run/nonexistent.star: no such file\n"},
 		{"unknown key", []string{"run", "testdata/run/bad.star"}, exitFailure,
 			`testdata/run/bad.star:1:14: machine: unexpected keyword argument "memroy" (did you mean memory?)`},
 		{"missing packages", []string{"run", "testdata/run/missing.star"}, exitFailure,
