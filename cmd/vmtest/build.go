@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/vmtest/vmtest/runtime"
@@ -89,7 +90,12 @@ func build(file, only string, bf buildFlags) int {
 		fmt.Fprintf(os.Stderr, "%s: %s declares no machine %q%s\n", verb, file, only, suggest(only, machines))
 		return exitUsage
 	}
-	script, err := startScript(file, only, bf)
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", verb, err)
+		return exitFailure
+	}
+	script, err := startScript(self, file, only, bf)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", verb, err)
 		return exitFailure
@@ -107,14 +113,12 @@ func build(file, only string, bf buildFlags) int {
 	return 0
 }
 
-// startScript returns the shell script that execs vmtest start
+// startScript returns the shell script that execs self (vmtest) start
 // --foreground on file, with absolute paths so that it runs from any
-// directory (the machines' disks are kept in that directory).
-func startScript(file, only string, bf buildFlags) (string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
+// directory (the machines' disks are kept in that directory). Every
+// word is quoted for the shell, and the comment names the file in Go's
+// quotes: a path may hold any character but NUL.
+func startScript(self, file, only string, bf buildFlags) (string, error) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return "", err
@@ -149,9 +153,9 @@ func startScript(file, only string, bf buildFlags) (string, error) {
 	for i, a := range argv {
 		words[i] = shellWord(a)
 	}
-	what := "the machines of " + abs
+	what := "the machines of " + strconv.Quote(abs)
 	if only != "" {
-		what = "machine " + only + " of " + abs
+		what = "machine " + only + " of " + strconv.Quote(abs)
 	}
 	return fmt.Sprintf(`#!/bin/sh
 # Written by vmtest: starts %s in the

@@ -212,11 +212,19 @@ func (s stepsFlag) Set(v string) error {
 // sizeFlag is a flag.Value for a size in bytes: "2GiB", "512MiB", 0.
 type sizeFlag struct{ p *uint64 }
 
+// String writes the size exactly, in the largest unit that divides it.
 func (s sizeFlag) String() string {
 	if s.p == nil || *s.p == 0 {
 		return "0"
 	}
-	return strings.ReplaceAll(lang.FormatSize(*s.p), " ", "")
+	n := *s.p
+	for _, u := range []string{"B", "KiB", "MiB", "GiB"} {
+		if n%1024 != 0 || u == "GiB" {
+			return strconv.FormatUint(n, 10) + u
+		}
+		n /= 1024
+	}
+	return ""
 }
 func (s sizeFlag) example() string { return "4GiB" }
 func (s sizeFlag) Set(v string) error {
@@ -281,7 +289,7 @@ func (l *limitFlags) args() []string {
 		a = append(a, "--max-steps", strconv.FormatUint(l.limits.Steps, 10))
 	}
 	if l.limits.Memory != lang.DefaultLimits.Memory {
-		a = append(a, "--max-memory", strconv.FormatUint(l.limits.Memory, 10)+"B")
+		a = append(a, "--max-memory", sizeFlag{&l.limits.Memory}.String())
 	}
 	return a
 }

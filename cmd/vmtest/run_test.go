@@ -283,3 +283,22 @@ func TestRunServiceExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestRunOddPaths boots machines whose run directory (their QMP, agent,
+// console, switch and VNC sockets, their disks) and output directory
+// have a comma and a space in their paths: QEMU must get each path whole
+// (it reads "," as the start of the next option unless doubled).
+func TestRunOddPaths(t *testing.T) {
+	runtimeDir := filepath.Join(t.TempDir(), "run, dir")
+	if err := os.Mkdir(runtimeDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out, dir")
+	stdout, stderr, code := vmtest(t, []string{"XDG_RUNTIME_DIR=" + runtimeDir}, "run", "--out", out, "testdata/run/paths.star")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "paths", "shot.png")); err != nil {
+		t.Error(err)
+	}
+}

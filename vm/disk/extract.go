@@ -67,7 +67,7 @@ func Extract(ctx context.Context, img Image, guestDir, dst string) error {
 	}
 	defer os.RemoveAll(scratch)
 	var stderr bytes.Buffer
-	cmd = exec.CommandContext(ctx, debugfs, "-R", "rdump "+src+" "+scratch, img.Path)
+	cmd = exec.CommandContext(ctx, debugfs, "-R", "rdump "+debugfsWord(src)+" "+debugfsWord(scratch), img.Path)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("reading %s from %s: debugfs: %v: %s", guestDir, img.Path, err, bytes.TrimSpace(stderr.Bytes()))
@@ -85,6 +85,10 @@ func Extract(ctx context.Context, img Image, guestDir, dst string) error {
 	os.RemoveAll(dst)
 	return os.Rename(got, dst)
 }
+
+// debugfsWord quotes s as one word of a debugfs command: its parser
+// splits at spaces outside double quotes, and reads "" in them as ".
+func debugfsWord(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // debugfsErrors returns what debugfs printed besides its version banner.
 func debugfsErrors(stderr string) string {
