@@ -86,10 +86,13 @@ func (c *command) Unpack(v starlark.Value) error {
 		if x == "" {
 			return fmt.Errorf("want a command, got an empty string")
 		}
+		if strings.IndexByte(string(x), 0) >= 0 {
+			return fmt.Errorf("the command %q holds a NUL byte, which no program argument can", string(x))
+		}
 		*c = command{Shell: string(x)}
 		return nil
 	case *starlark.List, starlark.Tuple:
-		argv, err := stringList(v)
+		argv, err := argList(v)
 		if err != nil {
 			return err
 		}
@@ -100,6 +103,21 @@ func (c *command) Unpack(v starlark.Value) error {
 		return nil
 	}
 	return fmt.Errorf("want a command (string, or list of strings), got %s", v.Type())
+}
+
+// argList returns the elements of a list or tuple of strings that are
+// arguments of a program: without NUL bytes.
+func argList(v starlark.Value) ([]string, error) {
+	args, err := stringList(v)
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range args {
+		if strings.IndexByte(a, 0) >= 0 {
+			return nil, fmt.Errorf("%q at index %d holds a NUL byte, which no program argument can", a, i)
+		}
+	}
+	return args, nil
 }
 
 // maxListLen bounds the lists a builtin takes: far above any list of

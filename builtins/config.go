@@ -3,6 +3,7 @@ package builtins
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -31,11 +32,11 @@ var configKeys = []configKey{
 	{"files", setFiles, emptyDict},
 	{"env", setEnv, emptyDict},
 	{"kernel_params", func(s *runtime.Spec, v starlark.Value) (err error) {
-		s.KernelParams, err = stringList(v)
+		s.KernelParams, err = argList(v)
 		return err
 	}, emptyList},
 	{"qemu_opts", func(s *runtime.Spec, v starlark.Value) (err error) {
-		s.QEMUOpts, err = stringList(v)
+		s.QEMUOpts, err = argList(v)
 		return err
 	}, emptyList},
 	{"vlans", setVLANs, func() starlark.Value { return starlark.NewList([]starlark.Value{starlark.MakeInt(1)}) }},
@@ -107,14 +108,22 @@ func setCPUs(s *runtime.Spec, v starlark.Value) error {
 	return runtime.CheckCPUs(s.CPUs)
 }
 
+// packageName is a Debian package's name, with an architecture or not.
+var packageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$`)
+
 func setPackages(s *runtime.Spec, v starlark.Value) (err error) {
-	s.Packages, err = stringList(v)
+	if s.Packages, err = stringList(v); err != nil {
+		return err
+	}
 	for _, p := range s.Packages {
 		if p == "" {
 			return fmt.Errorf("an empty package name")
 		}
+		if !packageName.MatchString(p) {
+			return fmt.Errorf("%q is not a Debian package name (lower-case letters, digits, +, - and ., such as libssl3)", p)
+		}
 	}
-	return err
+	return nil
 }
 
 func setVLANs(s *runtime.Spec, v starlark.Value) (err error) {
@@ -163,8 +172,11 @@ func setEnv(s *runtime.Spec, v starlark.Value) error {
 		if !ok {
 			return fmt.Errorf("%s: want a string, got %s", k, it[1].Type())
 		}
-		if k == "" || slices.Contains([]rune(k), '=') {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
 			return fmt.Errorf("%q is not a variable name", k)
+		}
+		if strings.IndexByte(val, 0) >= 0 {
+			return fmt.Errorf("%s: the value %q holds a NUL byte, which no environment can", k, val)
 		}
 		s.Env = append(s.Env, k+"="+val)
 	}

@@ -216,11 +216,8 @@ func (p *guestPath) Unpack(v starlark.Value) error {
 	if !ok {
 		return fmt.Errorf("want a path, got %s", v.Type())
 	}
-	if !strings.HasPrefix(s, "/") {
-		return fmt.Errorf("guest path %q must be absolute", s)
-	}
 	*p = guestPath(s)
-	return nil
+	return runtime.CheckGuestPath(s)
 }
 
 // wait_for_file(path, timeout=300) waits until path exists in the guest.
@@ -280,6 +277,9 @@ func (m *Machine) copyFromHost(thread *starlark.Thread, b *starlark.Builtin, arg
 	if src == "" {
 		return nil, fmt.Errorf("%s: for parameter src: want a host path, got an empty string", b.Name())
 	}
+	if err := runtime.CheckPath(src); err != nil {
+		return nil, fmt.Errorf("%s: for parameter src: %v", b.Name(), err)
+	}
 	if !filepath.IsAbs(src) {
 		if file := thread.CallFrame(1).Pos.Filename(); file != "" && !strings.HasPrefix(file, "@") && !strings.HasPrefix(file, "<") {
 			src = filepath.Join(filepath.Dir(file), src)
@@ -298,6 +298,9 @@ func (m *Machine) copyFromVM(thread *starlark.Thread, b *starlark.Builtin, args 
 	timeout := seconds(DefaultTimeout)
 	if err := unpackArgs(b.Name(), args, kwargs, "src", &src, "target_dir?", &target, "timeout?", &timeout); err != nil {
 		return nil, err
+	}
+	if err := runtime.CheckPath(target); err != nil {
+		return nil, fmt.Errorf("%s: for parameter target_dir: %v", b.Name(), err)
 	}
 	if target != "" && !filepath.IsLocal(target) {
 		return nil, fmt.Errorf("%s: for parameter target_dir: %q must be a relative path inside the output directory", b.Name(), target)

@@ -185,6 +185,9 @@ func (n *Network) Define(ctx context.Context, specs []Spec) error {
 		if files[i], err = s.bootFiles(root); err != nil {
 			return err
 		}
+		if err := s.checkJobUsers(root); err != nil {
+			return err
+		}
 	}
 	for i, s := range specs {
 		m := &Machine{net: n, spec: s, index: i, num: nums[s.Name], con: newConsole(nil)}

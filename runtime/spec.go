@@ -89,8 +89,8 @@ func (s *Spec) check() error {
 		seen[v] = true
 	}
 	for _, f := range s.Files {
-		if !strings.HasPrefix(f.Path, "/") {
-			return fmt.Errorf("machine %s: file %q: the path must be absolute", s.Name, f.Path)
+		if err := CheckGuestPath(f.Path); err != nil {
+			return fmt.Errorf("machine %s: files: %v", s.Name, err)
 		}
 	}
 	names := map[string]bool{}
