@@ -43,7 +43,7 @@ func setUsers(s *runtime.Spec, v starlark.Value) error {
 		}
 		d, ok := it[1].(*starlark.Dict)
 		if !ok {
-			return fmt.Errorf("%s: want a dict of %v (or {}), got %s", u.Name, userKeys, it[1].Type())
+			return fmt.Errorf("%s: want a dict of %s (or {}), got %s", u.Name, strings.Join(userKeys, ", "), it[1].Type())
 		}
 		attrs, err := dictItems(d, "user attributes")
 		if err != nil {
@@ -94,7 +94,7 @@ func setUsers(s *runtime.Spec, v starlark.Value) error {
 				}
 				u.System = bool(b)
 			default:
-				return unexpectedKey("users: "+u.Name, k, userKeys...)
+				return unexpectedKey(u.Name, k, userKeys...)
 			}
 		}
 		s.Users = append(s.Users, u)
@@ -135,7 +135,7 @@ func setGroups(s *runtime.Spec, v starlark.Value) error {
 				}
 				g.System = bool(b)
 			default:
-				return unexpectedKey("groups: "+g.Name, k, "gid", "system")
+				return unexpectedKey(g.Name, k, "gid", "system")
 			}
 		}
 		if slices.ContainsFunc(s.Groups, func(o runtime.Group) bool { return o.Name == g.Name }) {

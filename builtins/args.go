@@ -148,7 +148,7 @@ func intList(v starlark.Value) ([]int, error) {
 		return nil, fmt.Errorf("want a list of ints, got %s", v.Type())
 	}
 	if seq.Len() > maxListLen {
-		return nil, fmt.Errorf("want a list of ints, got a %s of %d", v.Type(), seq.Len())
+		return nil, fmt.Errorf("want a list of at most %d ints, got a %s of %d", maxListLen, v.Type(), seq.Len())
 	}
 	out := make([]int, seq.Len())
 	for i := range out {

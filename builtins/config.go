@@ -85,7 +85,10 @@ func checkKey(fnname, name string, unknown func(name string, known []string) err
 // unexpectedKey is the error of an unknown key name of a dict, suggesting
 // the nearest of known.
 func unexpectedKey(what, name string, known ...string) error {
-	msg := fmt.Sprintf("%s: unknown key %q", what, name)
+	msg := fmt.Sprintf("unknown key %q", name)
+	if what != "" {
+		msg = what + ": " + msg
+	}
 	if s := lang.Suggest(name, known); s != "" {
 		msg += " (did you mean " + s + "?)"
 	} else {
@@ -144,6 +147,15 @@ func setVLANs(s *runtime.Spec, v starlark.Value) (err error) {
 	return nil
 }
 
+// aType is the type of v with its article: "an int", "a string".
+func aType(v starlark.Value) string {
+	t := v.Type()
+	if strings.ContainsRune("aeiou", rune(t[0])) {
+		return "an " + t
+	}
+	return "a " + t
+}
+
 // dictItems returns a dict's items with string keys, sorted by key.
 func dictItems(v starlark.Value, what string) ([]starlark.Tuple, error) {
 	d, ok := v.(*starlark.Dict)
@@ -153,7 +165,7 @@ func dictItems(v starlark.Value, what string) ([]starlark.Tuple, error) {
 	items := d.Items()
 	for _, it := range items {
 		if _, ok := it[0].(starlark.String); !ok {
-			return nil, fmt.Errorf("want a dict of %s, got a %s key", what, it[0].Type())
+			return nil, fmt.Errorf("want a dict of %s, got %s key", what, aType(it[0]))
 		}
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i][0].(starlark.String) < items[j][0].(starlark.String) })

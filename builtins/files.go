@@ -111,7 +111,7 @@ func fileDict(f *runtime.File, d *starlark.Dict) error {
 			}
 			continue
 		default:
-			return unexpectedKey("files", k, fileKeys...)
+			return unexpectedKey("", k, fileKeys...)
 		}
 		what = append(what, k)
 	}

@@ -231,7 +231,7 @@ func readyConditions(v starlark.Value) ([]wire.Ready, error) {
 			}
 			r.Exit = true
 		default:
-			return nil, unexpectedKey("ready", k, readyKeys...)
+			return nil, unexpectedKey("", k, readyKeys...)
 		}
 		rs = append(rs, r)
 	}

@@ -302,6 +302,9 @@ func (s *Script) attachVDE(thread *starlark.Thread, b *starlark.Builtin, args st
 	if path == "" {
 		return nil, fmt.Errorf("%s: for parameter path: want the vde_switch's socket directory, got an empty string", b.Name())
 	}
+	if err := runtime.CheckPath(path); err != nil {
+		return nil, fmt.Errorf("%s: for parameter path: %v", b.Name(), err)
+	}
 	if !filepath.IsAbs(path) {
 		if file := thread.CallFrame(1).Pos.Filename(); file != "" && !strings.HasPrefix(file, "@") && !strings.HasPrefix(file, "<") {
 			path = filepath.Join(filepath.Dir(file), path)
