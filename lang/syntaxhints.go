@@ -31,6 +31,10 @@ func explainSyntax(err error, src []byte) error {
 	if !strings.HasPrefix(e.Msg, "got ") {
 		return e
 	}
+	if msg, ok := explainToken(e.Msg); ok {
+		e.Msg = msg
+		return e
+	}
 	open, ok := unclosedBracket(src, e.Pos, strings.HasPrefix(e.Msg, "got end of file"))
 	if !ok {
 		return e
@@ -39,6 +43,43 @@ func explainSyntax(err error, src []byte) error {
 	e.Pos.Line, e.Pos.Col = open.line, open.col
 	e.Msg = fmt.Sprintf("this '%s' is never closed (at %d:%d: %s)", open.char, at.Line, at.Col, e.Msg)
 	return e
+}
+
+// gotWant is the parser's message for a token it did not want.
+var gotWant = regexp.MustCompile(`^got (\S+), want (.+)$`)
+
+// pythonOnly are Python's keywords that Starlark reserves and does not
+// have, with what to write instead.
+var pythonOnly = map[string]string{
+	"import": `load("module.star", "name") imports a name`,
+	"from":   `load("module.star", "name") imports a name`,
+	"class":  "a dict, or functions, hold what a class would",
+	"try":    "an error ends the script; retry() or assert.fails() handle an expected one",
+	"except": "an error ends the script; retry() or assert.fails() handle an expected one",
+	"raise":  `fail("message") ends the script with an error`,
+	"with":   "call the function that opens and closes around the code",
+	"yield":  "return a list",
+	"global": "a function cannot assign a global; return the value",
+	"del":    "assign another value, or use dict.pop()",
+	"assert": `assert_true(x) and assert_eq(a, b) of @stdlib//assert.star check a condition`,
+}
+
+// explainToken says again the parser's complaints that a Python habit
+// or a misplaced indentation causes.
+func explainToken(msg string) (string, bool) {
+	m := gotWant.FindStringSubmatch(msg)
+	if m == nil {
+		return "", false
+	}
+	switch {
+	case pythonOnly[m[1]] != "":
+		return fmt.Sprintf("%s is Python, not Starlark: %s", m[1], pythonOnly[m[1]]), true
+	case m[1] == "indent":
+		return "unexpected indentation: this line is indented, but the line before it does not end in ':'", true
+	case m[2] == "indent":
+		return fmt.Sprintf("want an indented block after the line ending in ':', got %s", m[1]), true
+	}
+	return "", false
 }
 
 // unexpectedChar is the scanner's message for a character it refuses.
@@ -72,7 +113,15 @@ func explainCharacter(e syntax.Error, src []byte) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return fmt.Sprintf("unexpected character: %s", what), true
+	return "unexpected character: " + strings.ReplaceAll(what, "FILE", shellQuote(e.Pos.Filename())), true
+}
+
+// shellQuote quotes a file name for a command to type.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
 }
 
 // unquoteRune undoes the %#q quoting of the scanner's message: a rune
