@@ -35,11 +35,19 @@ func TestParse(t *testing.T) {
 func TestParseErrors(t *testing.T) {
 	for src, want := range map[string]string{
 		"[Unit]\nDescription=x\nthis is not right\n": `t.service:3: "this is not right" is neither a [Section] header, a Key=Value assignment nor a comment`,
-		"Description=x\n": "t.service:1: Description= is outside of any [Section]",
-		"[Unit\nA=b\n":    `t.service:1: "[Unit" is neither`,
+		"Description=x\n":                            "t.service:1: Description= is outside of any [Section]",
+		"[Unit\nA=b\n":                               `t.service:1: "[Unit" is neither a [Section] header, a Key=Value assignment nor a comment`,
+		"[Unit]\n= value\n":                          `t.service:2: "= value" is neither a [Section] header, a Key=Value assignment nor a comment`,
+		"[Unit]\nExec Start=/bin/true\n":             `t.service:2: "Exec Start=/bin/true" is neither a [Section] header, a Key=Value assignment nor a comment`,
+		"[Unit]\nDescription\n":                      `t.service:2: "Description" is neither a [Section] header, a Key=Value assignment nor a comment`,
+		"[Unit]\nA\x00B=c\n":                         `t.service:2: "A\x00B=c" is neither a [Section] header, a Key=Value assignment nor a comment`,
+		"[Unit]\n\tA=b ]\n[x":                        `t.service:3: "[x" is neither a [Section] header, a Key=Value assignment nor a comment`,
+		"\n\n[Unit]\nA=b\n!\n":                       `t.service:5: "!" is neither a [Section] header, a Key=Value assignment nor a comment`,
+		"[Unit]\n" + strings.Repeat("A", 300) + "\n": `t.service:2: "` + strings.Repeat("A", 200) + `"... (100 more bytes) is neither a [Section] header, a Key=Value assignment nor a comment`,
+		strings.Repeat("K", 300) + "=v\n":            "t.service:1: " + strings.Repeat("K", 200) + "... (101 more bytes) is outside of any [Section]",
 	} {
-		if _, err := parse(t.Context(), "t.service", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: got %v, want %q", src, err, want)
+		if _, err := parse(t.Context(), "t.service", []byte(src)); err == nil || err.Error() != want {
+			t.Errorf("%.40q:\ngot  %v\nwant %s", src, err, want)
 		}
 	}
 }
