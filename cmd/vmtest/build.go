@@ -87,7 +87,7 @@ func build(file, only string, bf buildFlags) int {
 		return exitFailure
 	}
 	if only != "" && !slices.Contains(machines, only) {
-		fmt.Fprintf(os.Stderr, "%s: %s declares no machine %q%s\n", verb, file, only, suggest(only, machines))
+		fmt.Fprintf(os.Stderr, "%s: %s declares no machine %q%s\n", verb, file, only, suggestMachine(only, machines))
 		return exitUsage
 	}
 	self, err := os.Executable()

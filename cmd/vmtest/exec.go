@@ -163,6 +163,15 @@ func execOnce(ctx context.Context, bf bootFlags, c execConfig) (int, error) {
 	return res.Exit, nil
 }
 
+// suggestMachine is suggest for a machine name, or else the list of
+// machines: " (machines: a, b)".
+func suggestMachine(name string, machines []string) string {
+	if s := suggest(name, machines); s != "" {
+		return s
+	}
+	return " (machines: " + strings.Join(machines, ", ") + ")"
+}
+
 func suggest(name string, candidates []string) string {
 	if s := lang.Suggest(name, candidates); s != "" {
 		return fmt.Sprintf(" (did you mean %s?)", s)

@@ -133,12 +133,15 @@ func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix) + "\n"
 }
 
-func usage() {
+func usage() { fmt.Fprint(os.Stderr, usageText()) }
+
+// usageText is the usage of every verb.
+func usageText() string {
 	var b strings.Builder
 	b.WriteString("usage:\n")
 	for _, v := range verbHelp {
 		b.WriteString("  " + v.synopsis + "\n" + indent(v.about, "        "))
 	}
 	b.WriteString("\n" + commonFlags)
-	fmt.Fprint(os.Stderr, b.String())
+	return b.String()
 }

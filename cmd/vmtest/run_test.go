@@ -302,3 +302,30 @@ func TestRunOddPaths(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestRunTestsNothing: a file that declares no machine and runs no
+// subtest passes, with a warning that it tests nothing; an empty one
+// says it is empty.
+func TestRunTestsNothing(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "nothing.star"), []byte("x = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		"testdata/cli/empty.star":          "warning: testdata/cli/empty.star is empty: it declares and tests nothing\n",
+		filepath.Join(dir, "nothing.star"): "warning: " + filepath.Join(dir, "nothing.star") + " declares no machine and runs no subtest: it tests nothing\n",
+	} {
+		stdout, stderr, code := vmtest(t, nil, "run", "--out", t.TempDir(), file)
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("%s: exit %d, want 0 and %q in:\n%s%s", file, code, want, stdout, stderr)
+		}
+	}
+}
+
+// TestHelp: -h prints the verb's usage and its flags, and exits 0.
+func TestHelp(t *testing.T) {
+	stdout, stderr, code := vmtest(t, nil, "run", "-h")
+	if code != 0 || stdout != "" || !strings.HasPrefix(stderr, verbUsage("run")+"flags:\n") || !strings.Contains(stderr, "-max-memory SIZE") {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+}

@@ -150,7 +150,7 @@ func startForeground(file string, sf startFlags) int {
 	boot := machines
 	if sf.only != "" {
 		if !slices.Contains(machines, sf.only) {
-			fmt.Fprintf(os.Stderr, "vmtest start: --only: %s declares no machine %q%s\n", file, sf.only, suggest(sf.only, machines))
+			fmt.Fprintf(os.Stderr, "vmtest start: --only: %s declares no machine %q%s\n", file, sf.only, suggestMachine(sf.only, machines))
 			return exitUsage
 		}
 		boot = []string{sf.only}
