@@ -44,10 +44,11 @@ type badArgs struct {
 }
 
 // readBadArgs reads the cases of a file: "$ vmtest ARGS" (words split at
-// spaces, ” an empty one), then the lines standard error must be, up to
-// a blank line. "[usage VERB]" stands for the verb's usage ("[usage]":
-// vmtest's), "[exit N]" sets the status (2 unless said), HOST stands for
-// a size (the host's memory, which varies) and COL for a column.
+// spaces; a word of two single quotes is an empty one), then the lines
+// standard error must be, up to a blank line. "[usage VERB]" stands for
+// the verb's usage ("[usage]": vmtest's), "[exit N]" sets the status (2
+// unless said), HOST stands for a size (the host's memory, which varies)
+// and COL for a column.
 func readBadArgs(file string) ([]badArgs, error) {
 	f, err := os.Open(file)
 	if err != nil {
