@@ -8,6 +8,7 @@ package unitfile
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -144,16 +145,28 @@ func lineAt(data []byte, n int) string {
 // maxQuoted is how much of a line an error quotes.
 const maxQuoted = 200
 
-// QuoteLine quotes s for an error message, Go-style, cut to its first
-// 200 bytes (at a UTF-8 boundary) with the length of what was left out:
-// a 60 KB line makes a short error.
+// QuoteLine quotes s for an error message, Go-style, cut where the
+// quoted text reaches 200 bytes (its first 200 characters, fewer if they
+// need escapes), with how many bytes were left out: a 60 KB line makes a
+// short error.
 func QuoteLine(s string) string {
-	head, rest := clip(s)
-	return fmt.Sprintf("%q", head) + rest
+	n := 0
+	for i, r := range s {
+		w := len(strconv.QuoteRune(r)) - 2
+		if r == '\'' {
+			w = 1 // escaped in a rune, not in a string
+		}
+		if n+w > maxQuoted {
+			return strconv.Quote(s[:i]) + more(len(s)-i)
+		}
+		n += w
+	}
+	return strconv.Quote(s)
 }
 
 // clip cuts s to its first 200 bytes (at a UTF-8 boundary) for an error
-// message, and says what it left out: "" or "... (N more bytes)".
+// message that shows it as it is, and says what it left out: "" or
+// "... (N more bytes)".
 func clip(s string) (head, rest string) {
 	if len(s) <= maxQuoted {
 		return s, ""
@@ -162,11 +175,15 @@ func clip(s string) (head, rest string) {
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	more := "bytes"
-	if len(s)-cut == 1 {
-		more = "byte"
+	return s[:cut], more(len(s) - cut)
+}
+
+// more says how many bytes an error left out.
+func more(n int) string {
+	if n == 1 {
+		return "... (1 more byte)"
 	}
-	return s[:cut], fmt.Sprintf("... (%d more %s)", len(s)-cut, more)
+	return fmt.Sprintf("... (%d more bytes)", n)
 }
 
 // parseSyntax lexes and parses data, checking ctx between tokens.

@@ -98,3 +98,13 @@ func TestQuoteLine(t *testing.T) {
 		}
 	}
 }
+
+// TestQuoteLineEscapes: the quoted text is what is bounded, so a line of
+// control characters quotes fewer of them.
+func TestQuoteLineEscapes(t *testing.T) {
+	got := QuoteLine(strings.Repeat("\x06", 300))
+	want := strconv.Quote(strings.Repeat("\x06", 50)) + "... (250 more bytes)"
+	if got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
