@@ -209,7 +209,7 @@ func TestUnBCJx86(t *testing.T) {
 }
 
 // xzPack compresses data into an xz stream (LZMA2 only, CRC64).
-func xzPack(t *testing.T, data []byte) []byte {
+func xzPack(t testing.TB, data []byte) []byte {
 	var b bytes.Buffer
 	w, err := xz.NewWriter(&b)
 	if err != nil {
@@ -224,7 +224,7 @@ func xzPack(t *testing.T, data []byte) []byte {
 
 // pvhELF returns a minimal 64-bit ELF with one PT_NOTE segment holding a
 // "Xen" note: of type 18 (a PVH entry point) if pvh, else of type 17.
-func pvhELF(t *testing.T, pvh bool) []byte {
+func pvhELF(t testing.TB, pvh bool) []byte {
 	typ := uint32(17)
 	if pvh {
 		typ = xenElfnotePhys32Entry
