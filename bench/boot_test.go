@@ -19,9 +19,9 @@ import (
 	"github.com/vmtest/vmtest/internal/vmtestbin"
 	"github.com/vmtest/vmtest/vm"
 	"github.com/vmtest/vmtest/vm/disk"
+	vmguest "github.com/vmtest/vmtest/vm/guest"
 	"github.com/vmtest/vmtest/vm/initramfs"
 	"github.com/vmtest/vmtest/vm/kernel"
-	"github.com/vmtest/vmtest/vm/wire"
 )
 
 // rounds is how many times each side of a comparison runs; medians are
@@ -187,7 +187,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}
 	defer rd.Remove()
 	dir, _ := rd.Machine(0)
-	img, err := disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize)
+	img, err := disk.Create(context.Background(), filepath.Join(dir, "disk.img"), disk.DefaultSize)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -197,33 +197,34 @@ func BenchmarkRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	run := func(req wire.Request) string {
+	run := func(c vmguest.Command) string {
 		var out bytes.Buffer
-		res, err := m.Call(ctx, req, nil, &out, nil)
-		if err != nil || res.Error != "" || res.Exit != 0 {
-			b.Fatalf("%+v: %v %+v", req, err, res)
+		c.Stdout = &out
+		st, err := m.Exec(ctx, c)
+		if err != nil || st.Exit != 0 {
+			b.Fatalf("%+v: %v %+v", c, err, st)
 		}
 		return out.String()
 	}
 	const calls, loops = 200, 500
 	for i := 0; i < b.N; i++ {
 		// Warm the guest's page cache for /bin/true and the shell.
-		run(wire.Request{Op: wire.OpExec, Argv: []string{"/bin/true"}})
+		run(vmguest.Command{Argv: []string{"/bin/true"}})
 		var rt []time.Duration
 		for c := 0; c < calls; c++ {
 			start := time.Now()
-			run(wire.Request{Op: wire.OpExec, Argv: []string{"/bin/true"}})
+			run(vmguest.Command{Argv: []string{"/bin/true"}})
 			rt = append(rt, time.Since(start))
 		}
 		script := fmt.Sprintf(`s=$(date +%%s%%N); i=0; while [ $i -lt %d ]; do /bin/true; i=$((i+1)); done; e=$(date +%%s%%N); echo $(( (e-s)/%d ))`, loops, loops)
 		var guestNS int64
-		fmt.Sscan(run(wire.Request{Op: wire.OpExec, Shell: script}), &guestNS)
-		guest := time.Duration(guestNS)
+		fmt.Sscan(run(vmguest.Command{Shell: script}), &guestNS)
+		inGuest := time.Duration(guestNS)
 		r := median(rt)
 		b.ReportMetric(float64(r.Microseconds()), "roundtrip-us")
-		b.ReportMetric(float64(guest.Microseconds()), "guest-fork-exec-us")
-		b.ReportMetric(r.Seconds()/guest.Seconds(), "ratio")
+		b.ReportMetric(float64(inGuest.Microseconds()), "guest-fork-exec-us")
+		b.ReportMetric(r.Seconds()/inGuest.Seconds(), "ratio")
 		fmt.Printf("round-trip: agent exec of /bin/true %s, guest's own fork+exec %s, ratio %.2f (median of %d calls; guest mean of %d)\n",
-			r.Round(time.Microsecond), guest.Round(time.Microsecond), r.Seconds()/guest.Seconds(), calls, loops)
+			r.Round(time.Microsecond), inGuest.Round(time.Microsecond), r.Seconds()/inGuest.Seconds(), calls, loops)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/vmtest/vmtest/runtime/vswitch"
 	"github.com/vmtest/vmtest/vm"
 	"github.com/vmtest/vmtest/vm/disk"
-	"github.com/vmtest/vmtest/vm/wire"
+	vmguest "github.com/vmtest/vmtest/vm/guest"
 )
 
 // iperfSeconds is how long each iperf3 measurement runs.
@@ -64,9 +64,9 @@ func (g *guest) run(b *testing.B, shell string) string {
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := g.m.Call(ctx, wire.Request{Op: wire.OpExec, Shell: shell}, nil, &out, &errb)
-	if err != nil || res.Error != "" || res.Exit != 0 {
-		b.Fatalf("%s: %s: %v %+v\n%s%s", g.m.Name(), shell, err, res, out.String(), errb.String())
+	st, err := g.m.Exec(ctx, vmguest.Command{Shell: shell, Stdout: &out, Stderr: &errb})
+	if err != nil || st.Exit != 0 {
+		b.Fatalf("%s: %s: %v %+v\n%s%s", g.m.Name(), shell, err, st, out.String(), errb.String())
 	}
 	return out.String()
 }
@@ -84,7 +84,7 @@ func bootGuest(b *testing.B, art *vm.Artifacts, rd *vm.RunDir, sw *vswitch.Switc
 	if err != nil {
 		b.Fatal(err)
 	}
-	img, err := disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize)
+	img, err := disk.Create(context.Background(), filepath.Join(dir, "disk.img"), disk.DefaultSize)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -155,15 +155,10 @@ func BenchmarkGuestTCP(b *testing.B) {
 	g1 := bootGuest(b, art, rd, sw, vde, 1)
 	g2 := bootGuest(b, art, rd, sw, vde, 2)
 	g2.run(b, "iperf3 -s -D")
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		var out bytes.Buffer
-		res, err := g2.m.Call(context.Background(), wire.Request{Op: wire.OpWaitPort, Port: 5201, TimeoutMS: 60000}, nil, &out, nil)
-		if err == nil && res.Error == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("iperf3 -s did not listen: %v %s", err, res.Error)
-		}
+	listen, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := g2.m.WaitPort(listen, 5201, false); err != nil {
+		b.Fatalf("iperf3 -s did not listen: %v", err)
 	}
 	for i := 0; i < b.N; i++ {
 		var ours, theirs []float64

@@ -47,7 +47,7 @@ func setUsers(s *runtime.Spec, v starlark.Value) error {
 		}
 		attrs, err := dictItems(d, "user attributes")
 		if err != nil {
-			return fmt.Errorf("%s: %v", u.Name, err)
+			return fmt.Errorf("%s: %w", u.Name, err)
 		}
 		for _, a := range attrs {
 			k, val := string(a[0].(starlark.String)), a[1]
@@ -55,7 +55,7 @@ func setUsers(s *runtime.Spec, v starlark.Value) error {
 			switch k {
 			case "uid":
 				if err := accountID(val, &u.UID); err != nil {
-					return fmt.Errorf("%s: uid: want a user id %v", u.Name, err)
+					return fmt.Errorf("%s: uid: want a user id %w", u.Name, err)
 				}
 			case "group", "home", "shell", "description", "hashed_password":
 				str, ok := starlark.AsString(val)
@@ -71,7 +71,7 @@ func setUsers(s *runtime.Spec, v starlark.Value) error {
 					u.Group = str
 				case "home", "shell":
 					if err := runtime.CheckGuestPath(str); err != nil {
-						return fmt.Errorf("%s: %s: %v", u.Name, k, err)
+						return fmt.Errorf("%s: %s: %w", u.Name, k, err)
 					}
 					if k == "home" {
 						u.Home = str
@@ -85,7 +85,7 @@ func setUsers(s *runtime.Spec, v starlark.Value) error {
 				}
 			case "groups":
 				if u.Groups, err = stringList(val); err != nil {
-					return fmt.Errorf("%s: groups: %v", u.Name, err)
+					return fmt.Errorf("%s: groups: %w", u.Name, err)
 				}
 			case "system":
 				b, ok := val.(starlark.Bool)
@@ -120,13 +120,13 @@ func setGroups(s *runtime.Spec, v starlark.Value) error {
 		}
 		attrs, err := dictItems(d, "group attributes")
 		if err != nil {
-			return fmt.Errorf("%s: %v", g.Name, err)
+			return fmt.Errorf("%s: %w", g.Name, err)
 		}
 		for _, a := range attrs {
 			switch k := string(a[0].(starlark.String)); k {
 			case "gid":
 				if err := accountID(a[1], &g.GID); err != nil {
-					return fmt.Errorf("%s: gid: want a group id %v", g.Name, err)
+					return fmt.Errorf("%s: gid: want a group id %w", g.Name, err)
 				}
 			case "system":
 				b, ok := a[1].(starlark.Bool)

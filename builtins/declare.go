@@ -39,7 +39,7 @@ func (s *Script) machines(thread *starlark.Thread, b *starlark.Builtin, args sta
 		return nil, fmt.Errorf("%s: count = %d, want 1..%d", b.Name(), count, runtime.MaxMachines)
 	}
 	if err := vm.CheckHostname(name + strconv.Itoa(count)); err != nil {
-		return nil, fmt.Errorf("%s: %v", b.Name(), err)
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
 	handles := make([]starlark.Value, count)
 	for i := range count {
@@ -76,7 +76,7 @@ func (s *Script) unpackDecl(fnname string, args starlark.Tuple, kwargs []starlar
 			}
 			var scratch runtime.Spec
 			if err := lookupKey(k).set(&scratch, kv[1]); err != nil {
-				return nil, nil, fmt.Errorf("%s: %s: %v", fnname, k, err)
+				return nil, nil, fmt.Errorf("%s: %s: %w", fnname, k, err)
 			}
 			static[k] = kv[1]
 		}
@@ -107,7 +107,7 @@ func (s *Script) unpackDecl(fnname string, args starlark.Tuple, kwargs []starlar
 // declare adds a machine called name.
 func (s *Script) declare(thread *starlark.Thread, fnname, name string, fn starlark.Callable, static map[string]starlark.Value) (*decl, error) {
 	if err := vm.CheckHostname(name); err != nil {
-		return nil, fmt.Errorf("%s: %v", fnname, err)
+		return nil, fmt.Errorf("%s: %w", fnname, err)
 	}
 	if d, ok, err := s.redeclare(thread, fnname, name); ok {
 		return d, err

@@ -35,7 +35,7 @@ func setFiles(s *runtime.Spec, v starlark.Value) error {
 			f.Data = []byte(c)
 		case *starlark.Dict:
 			if err := fileDict(&f, c); err != nil {
-				return fmt.Errorf("%s: %v", p, err)
+				return fmt.Errorf("%s: %w", p, err)
 			}
 		default:
 			return fmt.Errorf("%s: want a string or a dict with content (or append, directory, symlink), mode, owner, group; got %s", p, c.Type())
@@ -80,7 +80,7 @@ func fileDict(f *runtime.File, d *starlark.Dict) error {
 				return fmt.Errorf("symlink: want the link's target (a path), got %s", v)
 			}
 			if err := runtime.CheckPath(target); err != nil {
-				return fmt.Errorf("symlink: %v", err)
+				return fmt.Errorf("symlink: %w", err)
 			}
 			f.Kind, f.Data = wire.FileSymlink, []byte(target)
 		case "mode":

@@ -69,8 +69,7 @@ func (s *Script) retry(thread *starlark.Thread, b *starlark.Builtin, args starla
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(outer, d, fmt.Errorf("retry timed out after %s", d))
 		defer cancel()
-		thread.SetLocal(lang.ContextKey, ctx)
-		defer thread.SetLocal(lang.ContextKey, outer)
+		defer lang.Narrow(thread, ctx)()
 	}
 	giveUp := func(attempt int, err error) error {
 		if err != nil {
@@ -89,7 +88,7 @@ func (s *Script) retry(thread *starlark.Thread, b *starlark.Builtin, args starla
 		if ctx.Err() != nil {
 			return nil, giveUp(attempt, err)
 		}
-		serr := s.block(thread, func(ctx context.Context) error { return pause(ctx, interval.duration()) })
+		serr := s.block(thread, func(ctx context.Context) error { return runtime.Pause(ctx, interval.duration()) })
 		switch {
 		case serr == nil:
 		case outer.Err() != nil || serr == errThreadCancelled:
@@ -126,16 +125,4 @@ func (s *Script) log(thread *starlark.Thread, b *starlark.Builtin, args starlark
 	}
 	s.net.Log().Printf("%s", text)
 	return starlark.None, nil
-}
-
-// pause waits for d or until ctx is done.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }

@@ -198,7 +198,7 @@ func readyConditions(v starlark.Value) ([]wire.Ready, error) {
 		case "port":
 			var p port
 			if err := p.Unpack(val); err != nil {
-				return nil, fmt.Errorf("port: %v", err)
+				return nil, fmt.Errorf("port: %w", err)
 			}
 			r.Port = int(p)
 		case "file":
@@ -207,7 +207,7 @@ func readyConditions(v starlark.Value) ([]wire.Ready, error) {
 				err = fmt.Errorf("want an absolute guest path, got %s", val)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("file: %v", err)
+				return nil, fmt.Errorf("file: %w", err)
 			}
 			r.File = p
 		case "log":
@@ -216,7 +216,7 @@ func readyConditions(v starlark.Value) ([]wire.Ready, error) {
 				return nil, fmt.Errorf("log: want a regular expression, got %s", val.Type())
 			}
 			if _, err := regexp.Compile(re); err != nil {
-				return nil, fmt.Errorf("log: %v", err)
+				return nil, fmt.Errorf("log: %w", err)
 			}
 			r.Log = re
 		case "command":
@@ -324,7 +324,7 @@ func finishJobs(spec *runtime.Spec) error {
 		})
 	}
 	if _, err := wire.OrderJobs(local); err != nil {
-		return fmt.Errorf("jobs: %v", err)
+		return fmt.Errorf("jobs: %w", err)
 	}
 	return nil
 }

@@ -251,7 +251,7 @@ func (m *Machine) waitForMatch(thread *starlark.Thread, b *starlark.Builtin, arg
 	}
 	re, err := regexp.Compile(pattern)
 	if err != nil {
-		return nil, fmt.Errorf("%s: for parameter regex: %v", b.Name(), err)
+		return nil, fmt.Errorf("%s: for parameter regex: %w", b.Name(), err)
 	}
 	var match string
 	err = m.do(thread, b, 0, func(ctx context.Context, rm *runtime.Machine) (err error) {
@@ -278,7 +278,7 @@ func (m *Machine) copyFromHost(thread *starlark.Thread, b *starlark.Builtin, arg
 		return nil, fmt.Errorf("%s: for parameter src: want a host path, got an empty string", b.Name())
 	}
 	if err := runtime.CheckPath(src); err != nil {
-		return nil, fmt.Errorf("%s: for parameter src: %v", b.Name(), err)
+		return nil, fmt.Errorf("%s: for parameter src: %w", b.Name(), err)
 	}
 	if !filepath.IsAbs(src) {
 		if file := thread.CallFrame(1).Pos.Filename(); file != "" && !strings.HasPrefix(file, "@") && !strings.HasPrefix(file, "<") {
@@ -300,7 +300,7 @@ func (m *Machine) copyFromVM(thread *starlark.Thread, b *starlark.Builtin, args 
 		return nil, err
 	}
 	if err := runtime.CheckPath(target); err != nil {
-		return nil, fmt.Errorf("%s: for parameter target_dir: %v", b.Name(), err)
+		return nil, fmt.Errorf("%s: for parameter target_dir: %w", b.Name(), err)
 	}
 	if target != "" && !filepath.IsLocal(target) {
 		return nil, fmt.Errorf("%s: for parameter target_dir: %q must be a relative path inside the output directory", b.Name(), target)

@@ -67,7 +67,7 @@ func setAddresses(s *runtime.Spec, v starlark.Value) error {
 		for i, a := range addrs {
 			p, err := runtime.ParseAddress(a)
 			if err != nil {
-				return fmt.Errorf("vlan %d: %v", vlan, err)
+				return fmt.Errorf("vlan %d: %w", vlan, err)
 			}
 			addrs[i] = p.String()
 		}

@@ -176,11 +176,11 @@ func (s *Script) link(thread *starlark.Thread, b *starlark.Builtin, args starlar
 	}
 	from, err := s.machineName(x)
 	if err != nil {
-		return nil, fmt.Errorf("%s: for parameter a: %v", b.Name(), err)
+		return nil, fmt.Errorf("%s: for parameter a: %w", b.Name(), err)
 	}
 	to, err := s.machineName(y)
 	if err != nil {
-		return nil, fmt.Errorf("%s: for parameter b: %v", b.Name(), err)
+		return nil, fmt.Errorf("%s: for parameter b: %w", b.Name(), err)
 	}
 	if from == to {
 		return nil, fmt.Errorf("%s: a link needs two machines, got %s twice", b.Name(), from)
@@ -223,7 +223,7 @@ func (s *Script) partition(thread *starlark.Thread, b *starlark.Builtin, args st
 		for _, v := range members {
 			name, err := s.machineName(v)
 			if err != nil {
-				return nil, fmt.Errorf("%s: group %d: %v", b.Name(), i+1, err)
+				return nil, fmt.Errorf("%s: group %d: %w", b.Name(), i+1, err)
 			}
 			for j, prev := range groups {
 				for _, p := range prev {
@@ -266,7 +266,7 @@ func (s *Script) capture(thread *starlark.Thread, b *starlark.Builtin, args star
 	case starlark.Int:
 		var n int
 		if err := starlark.AsInt(x, &n); err != nil {
-			return nil, fmt.Errorf("%s: for parameter vlans: %v", b.Name(), err)
+			return nil, fmt.Errorf("%s: for parameter vlans: %w", b.Name(), err)
 		}
 		vlans = []int{n}
 	default:
@@ -281,7 +281,7 @@ func (s *Script) capture(thread *starlark.Thread, b *starlark.Builtin, args star
 	}
 	for _, n := range vlans {
 		if err := runtime.CheckVLAN(n); err != nil {
-			return nil, fmt.Errorf("%s: for parameter vlans: %v", b.Name(), err)
+			return nil, fmt.Errorf("%s: for parameter vlans: %w", b.Name(), err)
 		}
 	}
 	return starlark.None, wrap(b, s.net.Capture(vlans))
@@ -297,13 +297,13 @@ func (s *Script) attachVDE(thread *starlark.Thread, b *starlark.Builtin, args st
 		return nil, err
 	}
 	if err := runtime.CheckVLAN(vlan); err != nil {
-		return nil, fmt.Errorf("%s: for parameter vlan: %v", b.Name(), err)
+		return nil, fmt.Errorf("%s: for parameter vlan: %w", b.Name(), err)
 	}
 	if path == "" {
 		return nil, fmt.Errorf("%s: for parameter path: want the vde_switch's socket directory, got an empty string", b.Name())
 	}
 	if err := runtime.CheckPath(path); err != nil {
-		return nil, fmt.Errorf("%s: for parameter path: %v", b.Name(), err)
+		return nil, fmt.Errorf("%s: for parameter path: %w", b.Name(), err)
 	}
 	if !filepath.IsAbs(path) {
 		if file := thread.CallFrame(1).Pos.Filename(); file != "" && !strings.HasPrefix(file, "@") && !strings.HasPrefix(file, "<") {

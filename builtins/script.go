@@ -209,7 +209,7 @@ func (s *Script) compute(thread *starlark.Thread, d *decl) error {
 			}
 			var scratch runtime.Spec
 			if err := lookupKey(k).set(&scratch, it[1]); err != nil {
-				return fmt.Errorf("%s returned %s: %v", what, k, err)
+				return fmt.Errorf("%s returned %s: %w", what, k, err)
 			}
 			values[k] = it[1]
 		}
@@ -221,12 +221,12 @@ func (s *Script) compute(thread *starlark.Thread, d *decl) error {
 		if !ok {
 			v = k.deflt()
 		} else if err := k.set(&spec, v); err != nil {
-			return fmt.Errorf("machine %q: %s: %v", d.name, k.name, err)
+			return fmt.Errorf("machine %q: %s: %w", d.name, k.name, err)
 		}
 		cfg.SetKey(starlark.String(k.name), v)
 	}
 	if err := finishJobs(&spec); err != nil {
-		return fmt.Errorf("machine %q (declared at %s): %v", d.name, d.pos, err)
+		return fmt.Errorf("machine %q (declared at %s): %w", d.name, d.pos, err)
 	}
 	cfg.Freeze()
 	d.spec, d.config = spec, cfg

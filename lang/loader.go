@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -21,7 +22,7 @@ import (
 // threads can cooperate; prefer BindContext and Context.
 const (
 	// ContextKey is the starlark.Thread local under which the thread's
-	// context.Context is stored (see BindContext, Context).
+	// context holder is stored (see BindContext, Context, Narrow).
 	ContextKey = "github.com/vmtest/vmtest/lang.context"
 
 	moduleKey  = "github.com/vmtest/vmtest/lang.module"  // *location being executed
@@ -158,12 +159,22 @@ func (l *Loader) NewThread(ctx context.Context, name string) (thread *starlark.T
 	return thread, func() { stop(); done() }
 }
 
+// threadContext holds a thread's context. BindContext sets it as a local
+// before the thread runs; Narrow changes what it holds while the thread
+// runs, which go.starlark.net allows for a local's value but not for the
+// locals themselves (SetLocal).
+type threadContext struct {
+	ctx atomic.Pointer[context.Context]
+}
+
 // BindContext stores ctx in thread (see Context) and arranges for
 // thread.Cancel to be called with the context's cause when ctx is done.
 // Call it before the thread starts executing; call stop when the thread
 // is finished, to release the context's hook.
 func BindContext(thread *starlark.Thread, ctx context.Context) (stop func()) {
-	thread.SetLocal(ContextKey, ctx)
+	tc := &threadContext{}
+	tc.ctx.Store(&ctx)
+	thread.SetLocal(ContextKey, tc)
 	if ctx.Done() == nil {
 		return func() {}
 	}
@@ -173,14 +184,29 @@ func BindContext(thread *starlark.Thread, ctx context.Context) (stop func()) {
 	return func() { unhook() }
 }
 
-// Context returns the context stored in thread by BindContext, or
-// context.Background() if there is none. Builtins that block (waiting for
-// a machine, sleeping) must give up when it is done.
+// Context returns the context stored in thread by BindContext (or, inside
+// Narrow, the narrower one), or context.Background() if there is none.
+// Builtins that block (waiting for a machine, sleeping) must give up when
+// it is done.
 func Context(thread *starlark.Thread) context.Context {
-	if ctx, ok := thread.Local(ContextKey).(context.Context); ok {
-		return ctx
+	if tc, ok := thread.Local(ContextKey).(*threadContext); ok {
+		return *tc.ctx.Load()
 	}
 	return context.Background()
+}
+
+// Narrow makes ctx, which should derive from Context(thread), the
+// thread's context for the builtins that block, until restore is called:
+// so a builtin bounds what runs inside it (retry's deadline). Call it, and
+// restore, on the goroutine running thread. On a thread without
+// BindContext it does nothing.
+func Narrow(thread *starlark.Thread, ctx context.Context) (restore func()) {
+	tc, ok := thread.Local(ContextKey).(*threadContext)
+	if !ok {
+		return func() {}
+	}
+	outer := tc.ctx.Swap(&ctx)
+	return func() { tc.ctx.Store(outer) }
 }
 
 // A location identifies one module.

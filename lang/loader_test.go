@@ -356,3 +356,26 @@ func TestLoadWaiterCancelled(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestNarrowKeepsTheLocals: Narrow gives the thread's blocking builtins a
+// narrower context without changing the thread's locals, which
+// go.starlark.net forbids once the thread runs.
+func TestNarrowKeepsTheLocals(t *testing.T) {
+	thread := &starlark.Thread{Name: "narrow"}
+	stop := lang.BindContext(thread, context.Background())
+	defer stop()
+	local := thread.Local(lang.ContextKey)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	restore := lang.Narrow(thread, ctx)
+	if _, ok := lang.Context(thread).Deadline(); !ok {
+		t.Error("inside Narrow, the thread's context has no deadline")
+	}
+	if thread.Local(lang.ContextKey) != local {
+		t.Error("Narrow changed the thread's locals")
+	}
+	restore()
+	if _, ok := lang.Context(thread).Deadline(); ok {
+		t.Error("after restore, the thread's context still has the deadline")
+	}
+}

@@ -180,7 +180,7 @@ func (s *Spec) bootFiles(root string) ([]wire.File, error) {
 	if len(s.Users) > 0 || len(s.Groups) > 0 {
 		files, err := s.accountFiles(root, passwd, group)
 		if err != nil {
-			return nil, fmt.Errorf("machine %s: %v", s.Name, err)
+			return nil, fmt.Errorf("machine %s: %w", s.Name, err)
 		}
 		out = append(out, files...)
 	}
@@ -190,7 +190,7 @@ func (s *Spec) bootFiles(root string) ([]wire.File, error) {
 		}
 		wf := f.File
 		if wf.UID, wf.GID, err = resolveOwner(f.Owner, f.Group, passwd, group); err != nil {
-			return nil, fmt.Errorf("machine %s: files: %s: %v", s.Name, f.Path, err)
+			return nil, fmt.Errorf("machine %s: files: %s: %w", s.Name, f.Path, err)
 		}
 		out = append(out, wf)
 	}
@@ -215,7 +215,7 @@ func (s *Spec) accountFiles(root string, passwd, group *etcTable) ([]wire.File, 
 			if gid < 0 {
 				var err error
 				if gid, err = group.free(g.System, &etcTable{}); err != nil {
-					return nil, fmt.Errorf("groups: %s: %v", g.Name, err)
+					return nil, fmt.Errorf("groups: %s: %w", g.Name, err)
 				}
 			} else if other, taken := group.ids[gid]; taken {
 				return nil, fmt.Errorf("groups: %s: gid %d is group %s's already", g.Name, gid, other)
@@ -242,7 +242,7 @@ func (s *Spec) accountFiles(root string, passwd, group *etcTable) ([]wire.File, 
 					other = &etcTable{}
 				}
 				if uid, err = passwd.free(u.System, other); err != nil {
-					return nil, fmt.Errorf("users: %s: %v", u.Name, err)
+					return nil, fmt.Errorf("users: %s: %w", u.Name, err)
 				}
 			} else if other, taken := passwd.ids[uid]; taken {
 				return nil, fmt.Errorf("users: %s: uid %d is user %s's already", u.Name, uid, other)
@@ -256,7 +256,7 @@ func (s *Spec) accountFiles(root string, passwd, group *etcTable) ([]wire.File, 
 				if _, taken := group.ids[gid]; taken {
 					var err error
 					if gid, err = group.free(u.System, &etcTable{}); err != nil {
-						return nil, fmt.Errorf("users: %s: %v", u.Name, err)
+						return nil, fmt.Errorf("users: %s: %w", u.Name, err)
 					}
 				}
 				group.add(u.Name, "x", strconv.Itoa(gid), "")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vmtest/vmtest/runtime/coverage"
 	"github.com/vmtest/vmtest/vm/disk"
+	"github.com/vmtest/vmtest/vm/guest"
 	"github.com/vmtest/vmtest/vm/wire"
 )
 
@@ -47,11 +48,14 @@ func (m *Machine) prepareCoverage(ctx context.Context) error {
 	if !m.coverage() {
 		return nil
 	}
-	res, err := m.vm.Call(ctx, wire.Request{Op: wire.OpExec, Shell: coverage.PrepareCommand()}, nil, nil, nil)
-	if err == nil && res.Error == "" && res.Exit != 0 {
-		err = fmt.Errorf("%q failed with exit status %d", coverage.PrepareCommand(), res.Exit)
+	st, err := m.vm.Exec(ctx, guest.Command{Shell: coverage.PrepareCommand()})
+	if err != nil {
+		return m.callFailed(ctx, err, "preparing the coverage directories", 0)
 	}
-	return m.callError(ctx, err, res, "preparing the coverage directories")
+	if st.Exit != 0 {
+		return m.errorf(nil, "preparing the coverage directories: %q failed with exit status %d", coverage.PrepareCommand(), st.Exit)
+	}
+	return nil
 }
 
 // noteLost records the first reason why data on the machine's disk may

@@ -12,7 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/vmtest/vmtest/vm/wire"
+	"github.com/vmtest/vmtest/vm/guest"
+	"github.com/vmtest/vmtest/vm/lines"
 )
 
 // CopyFromHost copies the host file or directory src into the guest at
@@ -26,9 +27,9 @@ func (m *Machine) CopyFromHost(ctx context.Context, src, dst string) error {
 	}
 	st, err := os.Stat(src)
 	if err != nil {
-		return fmt.Errorf("copying from the host: %v", err)
+		return fmt.Errorf("copying from the host: %w", err)
 	}
-	v, err := m.running(ctx)
+	g, err := m.guest(ctx)
 	if err != nil {
 		return err
 	}
@@ -39,22 +40,24 @@ func (m *Machine) CopyFromHost(ctx context.Context, src, dst string) error {
 			return err
 		}
 		defer f.Close()
-		res, err := v.Call(ctx, wire.Request{Op: wire.OpWriteFile, Path: dst, Mode: uint32(st.Mode().Perm())}, f, nil, nil)
-		return m.callError(ctx, err, res, "copying %s to %s", src, dst)
+		if err := g.WriteFile(ctx, dst, st.Mode().Perm(), f); err != nil {
+			return m.callFailed(ctx, err, fmt.Sprintf("copying %s to %s", src, dst), 0)
+		}
+		return nil
 	}
 
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() { done <- writeTar(pw, src) }()
-	stderr := &tail{max: stderrTail}
-	res, err := v.Call(ctx, wire.Request{
-		Op:   wire.OpExec,
-		Argv: []string{"sh", "-c", `mkdir -p "$1" && exec tar -x --no-same-owner -C "$1"`, "sh", dst},
-	}, pr, nil, stderr)
+	stderr := lines.NewTail(stderrTail)
+	res, err := g.Exec(ctx, guest.Command{
+		Argv:  []string{"sh", "-c", `mkdir -p "$1" && exec tar -x --no-same-owner -C "$1"`, "sh", dst},
+		Stdin: pr, Stderr: stderr,
+	})
 	pr.CloseWithError(errors.New("the copy ended")) // unblocks writeTar if the guest stopped reading
 	tarErr := <-done
-	if err := m.callError(ctx, err, res, "copying %s to %s", src, dst); err != nil {
-		return err
+	if err != nil {
+		return m.callFailed(ctx, err, fmt.Sprintf("copying %s to %s", src, dst), 0)
 	}
 	if res.Exit != 0 {
 		return m.errorf(nil, "copying %s to %s: tar in the guest failed with exit status %d: %s", src, dst, res.Exit, strings.TrimSpace(stderr.String()))
@@ -143,7 +146,7 @@ func (m *Machine) CopyFromVM(ctx context.Context, src, target string) (string, e
 		return "", err
 	}
 	dst := filepath.Join(dir, base)
-	v, err := m.running(ctx)
+	g, err := m.guest(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -154,15 +157,16 @@ func (m *Machine) CopyFromVM(ctx context.Context, src, target string) (string, e
 		return "", err
 	}
 	defer os.Remove(tmp.Name())
-	res, err := v.Call(ctx, wire.Request{Op: wire.OpReadFile, Path: src}, nil, tmp, nil)
+	mode, err := g.ReadFile(ctx, src, tmp)
 	tmp.Close()
-	if err == nil && strings.HasSuffix(res.Error, "is a directory") {
-		return dst, m.copyDirFromVM(ctx, src, dir)
+	var ge *guest.Error
+	if errors.As(err, &ge) && strings.HasSuffix(ge.Guest, "is a directory") {
+		return dst, m.copyDirFromVM(ctx, g, src, dir)
 	}
-	if err := m.callError(ctx, err, res, "copying %s", src); err != nil {
-		return "", err
+	if err != nil {
+		return "", m.callFailed(ctx, err, "copying "+src, 0)
 	}
-	if err := os.Chmod(tmp.Name(), os.FileMode(res.Mode)&fs.ModePerm|0o600); err != nil {
+	if err := os.Chmod(tmp.Name(), mode|0o600); err != nil {
 		return "", err
 	}
 	os.RemoveAll(dst)
@@ -171,11 +175,7 @@ func (m *Machine) CopyFromVM(ctx context.Context, src, target string) (string, e
 
 // copyDirFromVM streams the guest directory src as a tar archive and
 // unpacks it into dir.
-func (m *Machine) copyDirFromVM(ctx context.Context, src, dir string) error {
-	v, err := m.running(ctx)
-	if err != nil {
-		return err
-	}
+func (m *Machine) copyDirFromVM(ctx context.Context, g guest.Guest, src, dir string) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -183,12 +183,12 @@ func (m *Machine) copyDirFromVM(ctx context.Context, src, dir string) error {
 		pr.CloseWithError(errors.New("stopped unpacking")) // the guest's output past this is dropped
 		done <- err
 	}()
-	stderr := &tail{max: stderrTail}
-	res, err := v.Call(ctx, wire.Request{Op: wire.OpExec, Argv: []string{"tar", "-c", "-C", path.Dir(src), path.Base(src)}}, nil, pw, stderr)
+	stderr := lines.NewTail(stderrTail)
+	res, err := g.Exec(ctx, guest.Command{Argv: []string{"tar", "-c", "-C", path.Dir(src), path.Base(src)}, Stdout: pw, Stderr: stderr})
 	pw.Close()
 	untarErr := <-done
-	if err := m.callError(ctx, err, res, "copying %s", src); err != nil {
-		return err
+	if err != nil {
+		return m.callFailed(ctx, err, "copying "+src, 0)
 	}
 	if res.Exit != 0 {
 		return m.errorf(nil, "copying %s: tar in the guest failed with exit status %d: %s", src, res.Exit, strings.TrimSpace(stderr.String()))
@@ -243,18 +243,4 @@ func readTar(r io.Reader, dir, top string) error {
 			// devices, fifos, hard links: skipped
 		}
 	}
-}
-
-// callError turns a failed agent call into an *Error, or returns nil.
-func (m *Machine) callError(ctx context.Context, err error, res wire.Result, format string, args ...any) error {
-	what := fmt.Sprintf(format, args...)
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return m.errorf(err, "%s: cancelled: %v", what, context.Cause(ctx))
-	case err != nil:
-		return m.errorf(err, "%s: %s", what, reason(err))
-	case res.Error != "":
-		return m.errorf(errors.New(res.Error), "%s: %s", what, res.Error)
-	}
-	return nil
 }

@@ -9,7 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vmtest/vmtest/vm/wire"
+	"github.com/vmtest/vmtest/vm/guest"
+	"github.com/vmtest/vmtest/vm/lines"
 )
 
 // Command is a command to run on a machine: a shell string (run by
@@ -24,7 +25,7 @@ type Command struct {
 
 // Output is what a finished command left.
 type Output struct {
-	Exit   int    // -1 when a signal killed it
+	Exit   int    // 128+n when signal n killed it
 	Signal string // the signal's name, if one killed it
 	Stdout string
 	Stderr string // the last 16 KiB
@@ -51,10 +52,6 @@ func (o Output) failure() string {
 // stderrTail bounds the stderr a command keeps for reports.
 const stderrTail = 16 << 10
 
-// graceAfterTimeout is how long the host waits past a command's own
-// timeout for the agent to report that it killed the command.
-const graceAfterTimeout = 10 * time.Second
-
 // Execute runs c on the machine (booting it first if need be) and returns
 // its output whatever its exit status. The command line goes to the log,
 // its output to log.txt. The error is an *Error when the command could not
@@ -64,7 +61,7 @@ func (m *Machine) Execute(ctx context.Context, c Command) (Output, error) {
 }
 
 func (m *Machine) execute(ctx context.Context, c Command, logged bool) (Output, error) {
-	v, err := m.running(ctx)
+	g, err := m.guest(ctx)
 	if err != nil {
 		return Output{}, err
 	}
@@ -73,7 +70,7 @@ func (m *Machine) execute(ctx context.Context, c Command, logged bool) (Output, 
 		m.net.log.Machinef(m.Name(), "$ %s", cmd)
 	}
 	var stdout bytes.Buffer
-	stderr := &tail{max: stderrTail}
+	stderr := lines.NewTail(stderrTail)
 	outW, errW := io.Writer(&stdout), io.Writer(stderr)
 	if logged {
 		lo, le := m.net.log.Output(m.Name(), "out"), m.net.log.Output(m.Name(), "err")
@@ -81,33 +78,20 @@ func (m *Machine) execute(ctx context.Context, c Command, logged bool) (Output, 
 		defer le.Close()
 		outW, errW = io.MultiWriter(outW, lo), io.MultiWriter(errW, le)
 	}
-	req := wire.Request{Op: wire.OpExec, Shell: c.Shell, Argv: c.Argv, Env: m.env(), TimeoutMS: c.Timeout.Milliseconds()}
-	callCtx := ctx
-	if c.Timeout > 0 {
-		var cancel context.CancelFunc
-		callCtx, cancel = context.WithTimeout(ctx, c.Timeout+graceAfterTimeout)
-		defer cancel()
-	}
-	res, err := v.Call(callCtx, req, nil, outW, errW)
-	out := Output{Exit: res.Exit, Signal: res.Signal, Stdout: stdout.String(), Stderr: stderr.String()}
-	fail := func(err error, status, format string, args ...any) (Output, error) {
-		e := m.errorf(err, format, args...)
-		e.Command, e.Status, e.Stdout, e.Stderr = cmd, status, lastBytes(out.Stdout, stderrTail), out.Stderr
+	callCtx, cancel := withTimeout(ctx, c.Timeout)
+	defer cancel()
+	st, err := g.Exec(callCtx, guest.Command{Shell: c.Shell, Argv: c.Argv, Env: m.env(), Stdout: outW, Stderr: errW})
+	out := Output{Exit: st.Exit, Signal: st.Signal, Stdout: stdout.String(), Stderr: stderr.String()}
+	if err != nil {
+		e := m.callFailed(ctx, err, fmt.Sprintf("command %q", cmd), c.Timeout)
+		e.Command, e.Stdout, e.Stderr = cmd, lastBytes(out.Stdout, stderrTail), out.Stderr
+		switch {
+		case e.TimedOut:
+			e.Status = "timed out after " + c.Timeout.String() + " and killed"
+		case ctx.Err() != nil:
+			e.Status = "cancelled"
+		}
 		return out, e
-	}
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return fail(err, "cancelled", "command %q cancelled: %v", cmd, context.Cause(ctx))
-	case err != nil && callCtx.Err() != nil:
-		return fail(err, "no answer", "command %q: the guest did not answer within %s", cmd, c.Timeout+graceAfterTimeout)
-	case err != nil:
-		return fail(err, "", "command %q: %s", cmd, reason(err))
-	case res.TimedOut:
-		o, e := fail(nil, "timed out after "+c.Timeout.String()+" and killed", "command %q timed out after %s", cmd, c.Timeout)
-		e.(*Error).TimedOut = true
-		return o, e
-	case res.Error != "":
-		return fail(errors.New(res.Error), "", "command %q could not run: %s", cmd, res.Error)
 	}
 	if logged && (out.Exit != 0 || out.Signal != "") {
 		m.net.log.Machinef(m.Name(), "(%s)", out.status())
@@ -195,7 +179,7 @@ func (m *Machine) WaitUntil(ctx context.Context, c Command, succeed bool, timeou
 		if timeout > 0 {
 			d = min(d, time.Until(deadline))
 		}
-		if pause(ctx, d) != nil {
+		if Pause(ctx, d) != nil {
 			return out.Stdout, m.commandError(c, out, "waiting until %q %s: cancelled: %v", commandString(c), want, context.Cause(ctx))
 		}
 	}

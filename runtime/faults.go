@@ -192,7 +192,7 @@ func (n *Network) captureLocked(sw Switch, vlans []int) error {
 	}
 	dir := filepath.Join(n.opts.OutDir, "net")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("capture: %v", err)
+		return fmt.Errorf("capture: %w", err)
 	}
 	for _, v := range vlans {
 		path := filepath.Join(dir, fmt.Sprintf("vlan%d.pcap", v))
@@ -211,7 +211,7 @@ func (n *Network) AttachVDE(vlan int, dir string) error {
 		return err
 	}
 	if _, err := os.Stat(dir); err != nil {
-		return fmt.Errorf("no vde_switch at %s: %v", dir, err)
+		return fmt.Errorf("no vde_switch at %s: %w", dir, err)
 	}
 	n.mu.Lock()
 	if slices.Contains(n.fx.vdeVLANs, vlan) {

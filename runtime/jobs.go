@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vmtest/vmtest/lang"
+	"github.com/vmtest/vmtest/vm/guest"
 	"github.com/vmtest/vmtest/vm/wire"
 )
 
@@ -27,70 +28,45 @@ func (m *Machine) onEvent(ev wire.Event) {
 	}
 }
 
-// jobCall runs one job operation (booting the machine first if need be)
-// and turns its failures into an *Error about the job, with its state
-// and last output when the agent sent them.
-func (m *Machine) jobCall(ctx context.Context, what string, req wire.Request, timeout time.Duration) (wire.Result, error) {
-	v, err := m.running(ctx)
+// jobCall runs one job operation on the machine's guest (booting the
+// machine first if need be) and turns its failure into an *Error about
+// the job, with its state and last output when the guest sent them.
+func (m *Machine) jobCall(ctx context.Context, what, name string, call func(context.Context, guest.Jobs) (JobStatus, error)) (JobStatus, error) {
+	g, err := m.guest(ctx)
 	if err != nil {
-		return wire.Result{}, err
+		return JobStatus{}, err
 	}
-	callCtx := ctx
-	if timeout > 0 {
-		req.TimeoutMS = timeout.Milliseconds()
-		var cancel context.CancelFunc
-		callCtx, cancel = context.WithTimeout(ctx, timeout+graceAfterTimeout)
-		defer cancel()
-	}
-	res, err := v.Call(callCtx, req, nil, nil, nil)
-	fail := func(err error, format string, args ...any) (wire.Result, error) {
-		e := m.errorf(err, format, args...)
-		e.Job = req.Job
-		if len(res.Jobs) == 1 {
-			e.JobState, e.JobOutput = res.Jobs[0].State, res.Jobs[0].Output
+	st, err := call(ctx, g)
+	if err != nil {
+		e := m.callFailed(ctx, err, what, 0)
+		e.Job = name
+		var ge *guest.Error
+		if errors.As(err, &ge) && ge.Job != nil {
+			e.JobState, e.JobOutput = ge.Job.State, ge.Job.Output
 		}
-		e.TimedOut = res.TimedOut
-		return res, e
+		return st, e
 	}
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return fail(err, "%s: cancelled: %v", what, context.Cause(ctx))
-	case err != nil && callCtx.Err() != nil:
-		return fail(err, "%s: the guest did not answer within %s", what, timeout+graceAfterTimeout)
-	case err != nil:
-		return fail(err, "%s: %s", what, reason(err))
-	case res.Error != "":
-		return fail(errors.New(res.Error), "%s", res.Error)
-	}
-	return res, nil
+	return st, nil
 }
 
 // WaitForJob waits until the job called name is running and ready (or,
 // for a one-shot job, done). It fails at once when the job has failed,
 // exited, was stopped or skipped, and after timeout (0: no bound); the
 // *Error then carries the job's state and last output.
-//
-// The timeout is kept on the host: a guest's clock may run fast under
-// software emulation on a loaded host (its TSC calibrated badly), and a
-// wait must not end early because of it.
 func (m *Machine) WaitForJob(ctx context.Context, name string, timeout time.Duration) (JobStatus, error) {
 	m.net.log.Machinef(m.Name(), "waiting for job %s", name)
 	if _, err := m.running(ctx); err != nil { // the timeout is the wait's, not the boot's
 		return JobStatus{}, err
 	}
 	start := time.Now()
-	waitCtx := ctx
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		waitCtx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	res, err := m.jobCall(waitCtx, "waiting for job "+name, wire.Request{Op: wire.OpJobWait, Job: name}, 0)
+	waitCtx, cancel := withTimeout(ctx, timeout)
+	defer cancel()
+	st, err := m.jobCall(waitCtx, "waiting for job "+name, name, func(ctx context.Context, g guest.Jobs) (JobStatus, error) { return g.WaitJob(ctx, name) })
 	if err != nil && ctx.Err() == nil && waitCtx.Err() != nil {
 		// The timeout: say what the job is doing, with its output.
-		e := m.errorf(nil, "job %s is not ready after %s", name, timeout)
+		e := m.errorf(guest.ErrTimeout, "job %s is not ready after %s", name, timeout)
 		e.Job, e.TimedOut = name, true
-		statusCtx, cancel := context.WithTimeout(ctx, graceAfterTimeout)
+		statusCtx, cancel := context.WithTimeout(ctx, jobStatusTimeout)
 		defer cancel()
 		if st, serr := m.JobStatus(statusCtx, name); serr == nil {
 			e.Msg += " (it is " + st.State + ")"
@@ -101,16 +77,19 @@ func (m *Machine) WaitForJob(ctx context.Context, name string, timeout time.Dura
 	if err != nil {
 		return JobStatus{}, err
 	}
-	st := res.Jobs[0]
 	m.net.log.Machinef(m.Name(), "job %s %s after %s", name, st.State, round(time.Since(start)))
 	return st, nil
 }
+
+// jobStatusTimeout bounds the status call that explains a job wait's
+// timeout.
+const jobStatusTimeout = 10 * time.Second
 
 // StartJob starts the job called name unless it is starting or running;
 // it does not wait for it to be ready.
 func (m *Machine) StartJob(ctx context.Context, name string) error {
 	m.net.log.Machinef(m.Name(), "starting job %s", name)
-	_, err := m.jobCall(ctx, "starting job "+name, wire.Request{Op: wire.OpJobStart, Job: name}, 0)
+	_, err := m.jobCall(ctx, "starting job "+name, name, func(ctx context.Context, g guest.Jobs) (JobStatus, error) { return JobStatus{}, g.StartJob(ctx, name) })
 	return err
 }
 
@@ -119,20 +98,13 @@ func (m *Machine) StartJob(ctx context.Context, name string) error {
 // period).
 func (m *Machine) StopJob(ctx context.Context, name string) error {
 	m.net.log.Machinef(m.Name(), "stopping job %s", name)
-	_, err := m.jobCall(ctx, "stopping job "+name, wire.Request{Op: wire.OpJobStop, Job: name}, 0)
+	_, err := m.jobCall(ctx, "stopping job "+name, name, func(ctx context.Context, g guest.Jobs) (JobStatus, error) { return JobStatus{}, g.StopJob(ctx, name) })
 	return err
 }
 
 // JobStatus returns the status of the job called name.
 func (m *Machine) JobStatus(ctx context.Context, name string) (JobStatus, error) {
-	res, err := m.jobCall(ctx, "job "+name, wire.Request{Op: wire.OpJobStatus, Job: name}, 0)
-	if err != nil {
-		return JobStatus{}, err
-	}
-	if len(res.Jobs) != 1 {
-		return JobStatus{}, m.errorf(nil, "job %s: the agent sent %d statuses", name, len(res.Jobs))
-	}
-	return res.Jobs[0], nil
+	return m.jobCall(ctx, "job "+name, name, func(ctx context.Context, g guest.Jobs) (JobStatus, error) { return g.JobStatus(ctx, name) })
 }
 
 // JobNames returns the names of the machine's declared jobs, in order.

@@ -41,11 +41,11 @@ func (s *Spec) checkJobUsers(root string) error {
 func (s *Spec) etcTables(root string) (passwd, group *etcTable, err error) {
 	passwdData, err := s.hostFile(root, "/etc/passwd")
 	if err != nil {
-		return nil, nil, fmt.Errorf("machine %s: reading the users: %v", s.Name, err)
+		return nil, nil, fmt.Errorf("machine %s: reading the users: %w", s.Name, err)
 	}
 	groupData, err := s.hostFile(root, "/etc/group")
 	if err != nil {
-		return nil, nil, fmt.Errorf("machine %s: reading the groups: %v", s.Name, err)
+		return nil, nil, fmt.Errorf("machine %s: reading the groups: %w", s.Name, err)
 	}
 	return parseEtc(passwdData), parseEtc(groupData), nil
 }
@@ -58,7 +58,7 @@ func (s *Spec) accounts(root string) (passwd, group *etcTable, err error) {
 	}
 	if len(s.Users) > 0 || len(s.Groups) > 0 {
 		if _, err := s.accountFiles(root, passwd, group); err != nil {
-			return nil, nil, fmt.Errorf("machine %s: %v", s.Name, err)
+			return nil, nil, fmt.Errorf("machine %s: %w", s.Name, err)
 		}
 	}
 	return passwd, group, nil

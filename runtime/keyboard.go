@@ -56,7 +56,7 @@ func (m *Machine) press(ctx context.Context, v *vm.Machine, combos []keys.Combo,
 			}
 			return m.errorf(err, "sending key %s: %v", c, vmCause(err))
 		}
-		if delay > 0 && pause(ctx, delay) != nil {
+		if delay > 0 && Pause(ctx, delay) != nil {
 			return m.errorf(context.Cause(ctx), "sending keys: cancelled after key %d of %d: %v", i+1, len(combos), context.Cause(ctx))
 		}
 	}

@@ -41,36 +41,3 @@ func (w *lineWriter) Close() error {
 	}
 	return nil
 }
-
-// tail keeps the last max bytes written to it, cut at a line start when
-// it had to drop something.
-type tail struct {
-	max     int
-	b       []byte
-	dropped bool
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > 2*t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-		t.dropped = true
-	}
-	return len(p), nil
-}
-
-// String returns the kept bytes; when some were dropped, from the first
-// line start on.
-func (t *tail) String() string {
-	b := t.b
-	if len(b) > t.max {
-		b = b[len(b)-t.max:]
-		t.dropped = true
-	}
-	if t.dropped {
-		if i := bytes.IndexByte(b, '\n'); i >= 0 && i+1 < len(b) {
-			b = b[i+1:]
-		}
-	}
-	return string(b)
-}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmtest/vmtest/vm"
@@ -30,8 +31,11 @@ type Machine struct {
 	num   int // host number in its subnets
 	files []wire.File
 
-	mu      sync.Mutex // held during boots and power changes
-	vm      *vm.Machine
+	mu sync.Mutex // held during boots and power changes
+	vm *vm.Machine
+	// current is vm as soon as it exists, and during its boots, for
+	// Running and Crash, which must not wait for a boot (and mu).
+	current atomic.Pointer[vm.Machine]
 	con     *lines.History // the whole run's console, across boots
 	logFile *os.File
 	closed  bool
@@ -60,11 +64,11 @@ func (m *Machine) NICs() []vm.NIC {
 	return nics
 }
 
-// Running reports whether the machine's QEMU runs.
+// Running reports whether the machine is up. It does not wait for a boot
+// in progress (the machine is not up yet).
 func (m *Machine) Running() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.vm != nil && m.vm.Running()
+	v := m.current.Load()
+	return v != nil && v.Running()
 }
 
 // Start boots the machine unless it is running, and returns when its
@@ -102,8 +106,7 @@ func (m *Machine) bootLocked(ctx context.Context) error {
 		if !m.cleanOff {
 			m.noteLost("it stopped by itself (powered off, reset or panicked)")
 		}
-		m.vm.Crash() // release what a guest that stopped on its own left
-		err = m.vm.Boot(ctx)
+		err = m.vm.Boot(ctx) // releases what a guest that stopped on its own left
 	} else {
 		err = m.firstBoot(ctx)
 	}
@@ -167,13 +170,13 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 	}
 	img, kept := m.net.opts.Disks[m.Name()]
 	if !kept {
-		if img, err = disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize); err != nil {
-			return err
-		}
+		// Made by the boot's first phase (see package vm), afresh.
+		img = disk.Image{Path: filepath.Join(dir, "disk.img"), Format: "raw"}
+		os.Remove(img.Path)
 	}
 	m.disk = img
 	m.con.SetOut(m.consoleSink())
-	v, err := vm.Start(ctx, art, vm.Config{
+	v, err := vm.New(art, vm.Config{
 		Name:         m.Name(),
 		Memory:       m.spec.Memory,
 		CPUs:         m.spec.CPUs,
@@ -190,6 +193,11 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 		OnEvent:      m.onEvent,
 	})
 	if err != nil {
+		return err
+	}
+	m.current.Store(v)
+	if err := v.Boot(ctx); err != nil {
+		m.current.Store(nil)
 		return err
 	}
 	m.vm = v
@@ -242,10 +250,14 @@ func (m *Machine) Shutdown(ctx context.Context) error {
 }
 
 // Crash cuts the machine's power: what it had synced to disk survives.
-// Nothing happens if it is not running.
+// A boot in progress fails at once; nothing happens if the machine is not
+// running.
 func (m *Machine) Crash() error {
 	if err := m.net.act(); err != nil {
 		return err
+	}
+	if v := m.current.Load(); v != nil && v.Phase() == vm.Booting {
+		v.Crash() // at once: the boot fails and releases mu
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -31,7 +31,7 @@ func (s *Spec) checkNet() error {
 		for _, a := range addrs {
 			p, err := ParseAddress(a)
 			if err != nil {
-				return fmt.Errorf("machine %s: addresses: vlan %d: %v", s.Name, vlan, err)
+				return fmt.Errorf("machine %s: addresses: vlan %d: %w", s.Name, vlan, err)
 			}
 			if p.Addr().Is4() {
 				v4++

@@ -170,7 +170,7 @@ func (n *Network) Define(ctx context.Context, specs []Spec) error {
 			return err
 		}
 		if _, err := wire.OrderJobs(s.Jobs); err != nil {
-			return fmt.Errorf("machine %s: jobs and services: %v", s.Name, err)
+			return fmt.Errorf("machine %s: jobs and services: %w", s.Name, err)
 		}
 	}
 	names := make([]string, len(specs))
@@ -343,7 +343,7 @@ func (n *Network) Sleep(ctx context.Context, d time.Duration) error {
 	if err := n.act(); err != nil {
 		return err
 	}
-	if pause(ctx, d) != nil {
+	if Pause(ctx, d) != nil {
 		return context.Cause(ctx)
 	}
 	return nil

@@ -24,7 +24,7 @@ func MissingPackages(status string, want []string) ([]string, error) {
 	}
 	data, err := os.ReadFile(status)
 	if err != nil {
-		return nil, fmt.Errorf("checking packages: %v (vmtest reads dpkg's database to know what the guests can run)", err)
+		return nil, fmt.Errorf("checking packages: %w (vmtest reads dpkg's database to know what the guests can run)", err)
 	}
 	installed := parseDpkgStatus(data)
 	var missing []string

@@ -5,16 +5,16 @@ import (
 	"time"
 )
 
-// pause waits for d, or returns ctx's error when it is done first. The
-// waits that poll (WaitUntil, WaitForText, WaitForWindow), typing and
-// Sleep pause with it.
-func pause(ctx context.Context, d time.Duration) error {
+// Pause waits for d, or returns the cause of ctx's end when it is done
+// first. The waits that poll (WaitUntil, WaitForText, WaitForWindow),
+// typing, Sleep and the builtins' retry() pause with it.
+func Pause(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return context.Cause(ctx)
 	}
 }

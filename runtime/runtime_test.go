@@ -74,14 +74,6 @@ Architecture: all
 	}
 }
 
-func TestTail(t *testing.T) {
-	tl := &tail{max: 10}
-	tl.Write([]byte("line one\nline two\nend\n"))
-	if got := tl.String(); got != "end\n" {
-		t.Errorf("tail = %q", got)
-	}
-}
-
 func TestJUnit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "junit.xml")
 	fail := errors.New("machine.succeed: web: command \"false\" failed\nmore")

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vmtest/vmtest/vm"
+	"github.com/vmtest/vmtest/vm/guest"
 )
 
 // Screendump writes what the machine's screen shows to path (any host
@@ -46,7 +47,7 @@ func (m *Machine) screen() (*vm.Machine, error) {
 	v := m.vm
 	m.mu.Unlock()
 	if v == nil || !v.Running() {
-		return nil, m.errorf(nil, "the machine is not running: start it first (start() or start_all()); a screen action does not boot it")
+		return nil, m.errorf(guest.ErrNotRunning, "the machine is not running: start it first (start() or start_all()); a screen action does not boot it")
 	}
 	return v, nil
 }

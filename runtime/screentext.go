@@ -102,7 +102,7 @@ func (m *Machine) WaitForText(ctx context.Context, re *regexp.Regexp, timeout ti
 			return text, nil
 		}
 		if err == nil {
-			err = pause(waitCtx, screenPoll)
+			err = Pause(waitCtx, screenPoll)
 		}
 		switch {
 		case err == nil:

@@ -108,13 +108,13 @@ func (s *Spec) serviceJobs(ctx context.Context, root string) ([]wire.Job, error)
 		u, err := unitfile.Load(ctx, fsys, name)
 		if err != nil {
 			if errors.Is(err, unitfile.ErrNotFound) {
-				err = fmt.Errorf("%v (is the package that has it in packages, and installed on the host?)", err)
+				err = fmt.Errorf("%w (is the package that has it in packages, and installed on the host?)", err)
 			}
-			return nil, fmt.Errorf("machine %s: service %s: %v", s.Name, name, err)
+			return nil, fmt.Errorf("machine %s: service %s: %w", s.Name, name, err)
 		}
 		unit, err := unitfile.Interpret(u, unitfile.Context{Hostname: s.Name})
 		if err != nil {
-			return nil, fmt.Errorf("machine %s: service %s: %v", s.Name, name, err)
+			return nil, fmt.Errorf("machine %s: service %s: %w", s.Name, name, err)
 		}
 		j := serviceJob(name, unit)
 		for _, a := range unit.After {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/vmtest/vmtest/vm/guest"
 	"github.com/vmtest/vmtest/vm/wire"
 )
 
@@ -41,7 +42,7 @@ var _ wire.Resizer = ttyStdin{}
 // exits or the user leaves, and returns its exit status. The machine is
 // booted first if need be; its env applies, and TERM is the user's.
 func (m *Machine) Shell(ctx context.Context, term Terminal) (int, error) {
-	v, err := m.running(ctx)
+	g, err := m.guest(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -55,15 +56,10 @@ func (m *Machine) Shell(ctx context.Context, term Terminal) (int, error) {
 		env = append(env, "TERM="+t)
 	}
 	size := tty.Size()
-	res, err := v.Call(ctx, wire.Request{Op: wire.OpExec, Env: env, TTY: &size}, ttyStdin{tty}, tty, nil)
+	res, err := g.Exec(ctx, guest.Command{Env: env, TTY: &size, Stdin: ttyStdin{tty}, Stdout: tty})
 	restore()
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return 0, m.errorf(err, "shell cancelled: %v", context.Cause(ctx))
-	case err != nil:
-		return 0, m.errorf(err, "shell: %s", reason(err))
-	case res.Error != "":
-		return 0, m.errorf(nil, "shell could not run: %s", res.Error)
+	if err != nil {
+		return 0, m.callFailed(ctx, err, "shell", 0)
 	}
 	m.net.log.Machinef(m.Name(), "shell ended (%s)", Output{Exit: res.Exit, Signal: res.Signal}.status())
 	return res.Exit, nil

@@ -70,10 +70,10 @@ func (s *Spec) check() error {
 		return err
 	}
 	if err := CheckMemory(s.Memory); err != nil {
-		return fmt.Errorf("machine %s: memory = %d: %v", s.Name, s.Memory, err)
+		return fmt.Errorf("machine %s: memory = %d: %w", s.Name, s.Memory, err)
 	}
 	if err := CheckCPUs(s.CPUs); err != nil {
-		return fmt.Errorf("machine %s: cpus = %d: %v", s.Name, s.CPUs, err)
+		return fmt.Errorf("machine %s: cpus = %d: %w", s.Name, s.CPUs, err)
 	}
 	if len(s.VLANs) > vm.MaxNICs {
 		return fmt.Errorf("machine %s: %d vlans: a machine has at most %d network interfaces", s.Name, len(s.VLANs), vm.MaxNICs)
@@ -81,7 +81,7 @@ func (s *Spec) check() error {
 	seen := map[int]bool{}
 	for _, v := range s.VLANs {
 		if err := CheckVLAN(v); err != nil {
-			return fmt.Errorf("machine %s: %v", s.Name, err)
+			return fmt.Errorf("machine %s: %w", s.Name, err)
 		}
 		if seen[v] {
 			return fmt.Errorf("machine %s: vlan %d is listed twice", s.Name, v)
@@ -90,13 +90,13 @@ func (s *Spec) check() error {
 	}
 	for _, f := range s.Files {
 		if err := CheckGuestPath(f.Path); err != nil {
-			return fmt.Errorf("machine %s: files: %v", s.Name, err)
+			return fmt.Errorf("machine %s: files: %w", s.Name, err)
 		}
 	}
 	names := map[string]bool{}
 	for _, u := range s.Users {
 		if err := CheckAccountName(u.Name); err != nil {
-			return fmt.Errorf("machine %s: users: %v", s.Name, err)
+			return fmt.Errorf("machine %s: users: %w", s.Name, err)
 		}
 		if names[u.Name] {
 			return fmt.Errorf("machine %s: users: %s is declared twice", s.Name, u.Name)
@@ -105,7 +105,7 @@ func (s *Spec) check() error {
 	}
 	for _, g := range s.Groups {
 		if err := CheckAccountName(g.Name); err != nil {
-			return fmt.Errorf("machine %s: groups: %v", s.Name, err)
+			return fmt.Errorf("machine %s: groups: %w", s.Name, err)
 		}
 	}
 	for _, e := range s.Env {

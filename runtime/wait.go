@@ -2,12 +2,11 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"time"
 
-	"github.com/vmtest/vmtest/vm/wire"
+	"github.com/vmtest/vmtest/vm/guest"
 )
 
 // WaitForPort waits until a TCP socket listens on port in the guest (with
@@ -18,41 +17,27 @@ func (m *Machine) WaitForPort(ctx context.Context, port int, closed bool, timeou
 	if closed {
 		what = fmt.Sprintf("port %d to close", port)
 	}
-	return m.wait(ctx, what, timeout, wire.Request{Op: wire.OpWaitPort, Port: port, Closed: closed})
+	return m.wait(ctx, what, timeout, func(ctx context.Context, g guestCalls) error { return g.WaitPort(ctx, port, closed) })
 }
 
 // WaitForFile waits until path exists in the guest.
 func (m *Machine) WaitForFile(ctx context.Context, path string, timeout time.Duration) error {
-	return m.wait(ctx, "file "+path, timeout, wire.Request{Op: wire.OpWaitFile, Path: path})
+	return m.wait(ctx, "file "+path, timeout, func(ctx context.Context, g guestCalls) error { return g.WaitFile(ctx, path) })
 }
 
-// wait runs one of the agent's waits, bounded by timeout.
-func (m *Machine) wait(ctx context.Context, what string, timeout time.Duration, req wire.Request) error {
-	v, err := m.running(ctx)
+// wait runs one of the guest's waits, bounded by timeout (0: by ctx
+// alone).
+func (m *Machine) wait(ctx context.Context, what string, timeout time.Duration, call func(context.Context, guestCalls) error) error {
+	g, err := m.guest(ctx)
 	if err != nil {
 		return err
 	}
 	m.net.log.Machinef(m.Name(), "waiting for %s", what)
 	start := time.Now()
-	req.TimeoutMS = timeout.Milliseconds()
-	callCtx := ctx
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		callCtx, cancel = context.WithTimeout(ctx, timeout+graceAfterTimeout)
-		defer cancel()
-	}
-	res, err := v.Call(callCtx, req, nil, nil, nil)
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return m.errorf(err, "waiting for %s: cancelled: %v", what, context.Cause(ctx))
-	case err != nil:
-		return m.errorf(err, "waiting for %s: %s", what, reason(err))
-	case res.TimedOut:
-		e := m.errorf(nil, "%s did not happen within %s", what, timeout)
-		e.TimedOut = true
-		return e
-	case res.Error != "":
-		return m.errorf(errors.New(res.Error), "waiting for %s: %s", what, res.Error)
+	callCtx, cancel := withTimeout(ctx, timeout)
+	defer cancel()
+	if err := call(callCtx, g); err != nil {
+		return m.callFailed(ctx, err, "waiting for "+what, timeout)
 	}
 	m.net.log.Machinef(m.Name(), "%s: done after %s", what, round(time.Since(start)))
 	return nil
@@ -76,9 +61,9 @@ func (m *Machine) WaitForConsoleText(ctx context.Context, re *regexp.Regexp, tim
 	line, err := m.con.Wait(waitCtx, re)
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return "", m.errorf(err, "waiting for console text /%s/: cancelled: %v", re, context.Cause(ctx))
+		return "", m.callFailed(ctx, err, fmt.Sprintf("waiting for console text /%s/", re), timeout)
 	case err != nil:
-		e := m.errorf(nil, "no console line matched /%s/ within %s", re, timeout)
+		e := m.errorf(guest.ErrTimeout, "no console line matched /%s/ within %s", re, timeout)
 		e.TimedOut = true
 		return "", e
 	}

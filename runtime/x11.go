@@ -189,7 +189,7 @@ func (m *Machine) WaitForWindow(ctx context.Context, re *regexp.Regexp, timeout 
 		if timeout > 0 {
 			d = min(d, time.Until(deadline))
 		}
-		if pause(ctx, d) != nil {
+		if Pause(ctx, d) != nil {
 			return "", m.errorf(context.Cause(ctx), "waiting for a window /%s/: cancelled: %v", re, context.Cause(ctx))
 		}
 	}

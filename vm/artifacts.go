@@ -93,7 +93,7 @@ func Prepare(ctx context.Context, o Options) (*Artifacts, error) {
 	agent := o.Agent
 	if agent == "" {
 		if agent, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("locating the vmtest binary for the guest agent: %v", err)
+			return nil, fmt.Errorf("locating the vmtest binary for the guest agent: %w", err)
 		}
 	}
 	spec := initramfs.Spec{

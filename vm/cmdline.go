@@ -46,7 +46,7 @@ func BaseKernelParams() []string { return append([]string(nil), baseKernelParams
 // qemuArgs is the QEMU command line for this machine. Every host-side
 // endpoint is a unix socket in the machine's private directory that vmtest
 // listens on and QEMU connects to; no TCP port is opened.
-func (m *Machine) qemuArgs(socks map[string]string) []string {
+func (m *Machine) qemuArgs(socks map[string]string, fwds []Forward) []string {
 	c := m.cfg
 	a := []string{
 		"-name", c.Name,
@@ -91,7 +91,7 @@ func (m *Machine) qemuArgs(socks map[string]string) []string {
 	}
 	// The user network is eth0: its NIC comes first on the bus.
 	if c.User != nil {
-		a = append(a, userNetArgs(c.User)...)
+		a = append(a, userNetArgs(c.User, fwds)...)
 	}
 	// Each NIC is a client of its switch port (the switch listens, so a
 	// rebooted machine's new QEMU finds it again). romfile= skips loading

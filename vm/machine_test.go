@@ -15,7 +15,7 @@ import (
 	"github.com/vmtest/vmtest/internal/vmtestbin"
 	"github.com/vmtest/vmtest/vm"
 	"github.com/vmtest/vmtest/vm/disk"
-	"github.com/vmtest/vmtest/vm/wire"
+	"github.com/vmtest/vmtest/vm/guest"
 )
 
 // art is what every machine in these tests boots from, prepared once by
@@ -82,7 +82,7 @@ func scratch(t *testing.T) (string, disk.Image) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize)
+	img, err := disk.Create(context.Background(), filepath.Join(dir, "disk.img"), disk.DefaultSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,12 +108,12 @@ func sh(t *testing.T, m *vm.Machine, cmd string) string {
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := m.Call(ctx, wire.Request{Op: wire.OpExec, Shell: cmd}, nil, &out, &errb)
+	st, err := m.Exec(ctx, guest.Command{Shell: cmd, Stdout: &out, Stderr: &errb})
 	if err != nil {
 		t.Fatalf("%s: %v", cmd, err)
 	}
-	if res.Error != "" || res.Exit != 0 {
-		t.Fatalf("%s: %+v\nstdout: %s\nstderr: %s", cmd, res, out.String(), errb.String())
+	if st.Exit != 0 {
+		t.Fatalf("%s: %+v\nstdout: %s\nstderr: %s", cmd, st, out.String(), errb.String())
 	}
 	return out.String()
 }
@@ -153,17 +153,16 @@ func TestFilesBothWays(t *testing.T) {
 	m := boot(t, "files", nil)
 	ctx := context.Background()
 	data := bytes.Repeat([]byte("vmtest\x00\xff"), 100000)
-	res, err := m.Call(ctx, wire.Request{Op: wire.OpWriteFile, Path: "/root/data.bin", Mode: 0o640}, bytes.NewReader(data), nil, nil)
-	if err != nil || res.Error != "" {
-		t.Fatalf("write: %v %+v", err, res)
+	if err := m.WriteFile(ctx, "/root/data.bin", 0o640, bytes.NewReader(data)); err != nil {
+		t.Fatalf("write: %v", err)
 	}
 	if got := sh(t, m, "stat -c '%a %s' /root/data.bin"); got != fmt.Sprintf("640 %d\n", len(data)) {
 		t.Errorf("stat in the guest: %q", got)
 	}
 	var out bytes.Buffer
-	res, err = m.Call(ctx, wire.Request{Op: wire.OpReadFile, Path: "/root/data.bin"}, nil, &out, nil)
-	if err != nil || res.Error != "" || !bytes.Equal(out.Bytes(), data) {
-		t.Fatalf("read back %d bytes (want %d): %v %+v", out.Len(), len(data), err, res)
+	mode, err := m.ReadFile(ctx, "/root/data.bin", &out)
+	if err != nil || mode != 0o640 || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("read back %d bytes (want %d), mode %v: %v", out.Len(), len(data), mode, err)
 	}
 }
 
@@ -210,7 +209,10 @@ func TestGuestPanicIsReported(t *testing.T) {
 	m := boot(t, "panic", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	_, err := m.Call(ctx, wire.Request{Op: wire.OpExec, Shell: "echo c > /proc/sysrq-trigger"}, nil, nil, nil)
+	_, err := m.Exec(ctx, guest.Command{Shell: "echo c > /proc/sysrq-trigger"})
+	if !errors.Is(err, guest.ErrNotRunning) {
+		t.Errorf("got %v, want guest.ErrNotRunning", err)
+	}
 	var be *vm.BootError
 	if !errors.As(err, &be) {
 		t.Fatalf("got %v, want a BootError", err)

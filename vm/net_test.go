@@ -14,6 +14,7 @@ import (
 	"github.com/vmtest/vmtest/runtime/vswitch"
 	"github.com/vmtest/vmtest/vm"
 	"github.com/vmtest/vmtest/vm/disk"
+	"github.com/vmtest/vmtest/vm/guest"
 	"github.com/vmtest/vmtest/vm/wire"
 )
 
@@ -58,14 +59,11 @@ func run(t *testing.T, m *vm.Machine, cmd string) (int, string) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := m.Call(ctx, wire.Request{Op: wire.OpExec, Shell: cmd}, nil, &out, &out)
+	st, err := m.Exec(ctx, guest.Command{Shell: cmd, Stdout: &out, Stderr: &out})
 	if err != nil {
 		t.Fatalf("%s on %s: %v", cmd, m.Name(), err)
 	}
-	if res.Error != "" {
-		t.Fatalf("%s on %s: %s", cmd, m.Name(), res.Error)
-	}
-	return res.Exit, out.String()
+	return st.Exit, out.String()
 }
 
 var rttRE = regexp.MustCompile(`min/avg/max = [0-9.]+/([0-9.]+)/[0-9.]+ ms`)
@@ -121,17 +119,19 @@ func TestNetwork(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 			defer cancel()
 			var out bytes.Buffer
-			res, err := b.Call(ctx, wire.Request{Op: wire.OpExec, Shell: "busybox nc -l -p 5000 > /tmp/recv"}, nil, &out, &out)
-			if err == nil && (res.Error != "" || res.Exit != 0) {
-				err = fmt.Errorf("%+v: %s", res, out.String())
+			st, err := b.Exec(ctx, guest.Command{Shell: "busybox nc -l -p 5000 > /tmp/recv", Stdout: &out, Stderr: &out})
+			if err == nil && st.Exit != 0 {
+				err = fmt.Errorf("%+v: %s", st, out.String())
 			}
 			recv <- err
 		}()
 		defer wg.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		if res, err := b.Call(ctx, wire.Request{Op: wire.OpWaitPort, Port: 5000, TimeoutMS: 30000}, nil, nil, nil); err != nil || res.Error != "" {
-			t.Fatalf("beta's listener: %v %s", err, res.Error)
+		portCtx, cancelPort := context.WithTimeout(ctx, 30*time.Second)
+		defer cancelPort()
+		if err := b.WaitPort(portCtx, 5000, false); err != nil {
+			t.Fatalf("beta's listener: %v", err)
 		}
 		sum := sh(t, a, fmt.Sprintf("head -c %d /dev/urandom > /tmp/data && sha256sum < /tmp/data", size))
 		// bash's /dev/tcp: cat closes the connection when the file is sent.
@@ -202,7 +202,7 @@ func TestNetworkErrorNamesInterface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize)
+	img, err := disk.Create(context.Background(), filepath.Join(dir, "disk.img"), disk.DefaultSize)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func NewRunDir() (*RunDir, error) {
 	removeStale(base)
 	dir, err := os.MkdirTemp(base, "vmtest-")
 	if err != nil {
-		return nil, fmt.Errorf("creating run directory: %v", err)
+		return nil, fmt.Errorf("creating run directory: %w", err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
 		os.RemoveAll(dir)

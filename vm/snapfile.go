@@ -83,7 +83,7 @@ func readSnapHeader(f *os.File) (snapHeader, error) {
 	}
 	buf := make([]byte, snapTrailerSize)
 	if _, err := f.ReadAt(buf, size-snapTrailerSize); err != nil {
-		return h, fmt.Errorf("reading its trailer: %v", err)
+		return h, fmt.Errorf("reading its trailer: %w", err)
 	}
 	rest, ok := bytes.CutPrefix(buf, []byte(snapMagic))
 	if !ok {
@@ -91,7 +91,7 @@ func readSnapHeader(f *os.File) (snapHeader, error) {
 	}
 	line, _, _ := bytes.Cut(rest, []byte("\n"))
 	if err := json.Unmarshal(line, &h); err != nil {
-		return h, fmt.Errorf("its trailer: %v", err)
+		return h, fmt.Errorf("its trailer: %w", err)
 	}
 	if h.RAMSize < 0 || h.RAMSize%snapPage != 0 || h.StreamSize <= 0 || h.ConsoleSize < 0 ||
 		h.RAMSize+h.StreamSize+h.ConsoleSize != size-snapTrailerSize {
@@ -122,7 +122,7 @@ func verifySnapshot(f *os.File) (snapHeader, error) {
 		for off = data; off < hole; {
 			n, err := f.ReadAt(buf[:min(int64(len(buf)), hole-off)], off)
 			if n == 0 && err != nil {
-				return h, fmt.Errorf("reading it: %v", err)
+				return h, fmt.Errorf("reading it: %w", err)
 			}
 			crc = crc32.Update(crc, castagnoli, buf[:n])
 			off += int64(n)
@@ -209,7 +209,7 @@ var crcX8Pow2 = func() (t [64]uint32) {
 func readSnapConsole(f *os.File, h snapHeader) ([]byte, error) {
 	b := make([]byte, h.ConsoleSize)
 	if _, err := f.ReadAt(b, h.RAMSize+h.StreamSize); err != nil {
-		return nil, fmt.Errorf("reading its console: %v", err)
+		return nil, fmt.Errorf("reading its console: %w", err)
 	}
 	return b, nil
 }
@@ -231,7 +231,7 @@ type snapWriter struct {
 func newSnapWriter(path string) (*snapWriter, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return nil, fmt.Errorf("creating a boot snapshot: %v", err)
+		return nil, fmt.Errorf("creating a boot snapshot: %w", err)
 	}
 	return &snapWriter{f: f, path: path, bw: bufio.NewWriterSize(f, 1<<20)}, nil
 }
@@ -259,7 +259,7 @@ func (w *snapWriter) writeRAM(src *os.File, size int64) error {
 		for off = data; off < hole; {
 			n, err := src.ReadAt(buf[:min(int64(len(buf)), hole-off)], off)
 			if n < snapPage && err != nil {
-				return fmt.Errorf("saving a boot snapshot: reading the guest's memory: %v", err)
+				return fmt.Errorf("saving a boot snapshot: reading the guest's memory: %w", err)
 			}
 			n -= n % snapPage
 			// Write each run of non-zero pages where it belongs.
@@ -272,7 +272,7 @@ func (w *snapWriter) writeRAM(src *os.File, size int64) error {
 					w.crc = crc32.Update(crc32Zeros(w.crc, zeros), castagnoli, buf[i:j])
 					zeros = 0
 					if _, err := w.f.WriteAt(buf[i:j], off+int64(i)); err != nil {
-						return fmt.Errorf("saving a boot snapshot: %v", err)
+						return fmt.Errorf("saving a boot snapshot: %w", err)
 					}
 				}
 				for j < n && allZero(buf[j:j+snapPage]) {
@@ -288,7 +288,7 @@ func (w *snapWriter) writeRAM(src *os.File, size int64) error {
 	// The file ends at the end of the memory even if its last pages were
 	// zero; the stream follows.
 	if err := w.f.Truncate(size); err != nil {
-		return fmt.Errorf("saving a boot snapshot: %v", err)
+		return fmt.Errorf("saving a boot snapshot: %w", err)
 	}
 	if _, err := w.f.Seek(size, io.SeekStart); err != nil {
 		return err
@@ -329,7 +329,7 @@ func (w *snapWriter) commit(h snapHeader, console []byte) error {
 	stream := w.n
 	if _, err := w.Write(console); err != nil {
 		w.abort()
-		return fmt.Errorf("saving a boot snapshot: %v", err)
+		return fmt.Errorf("saving a boot snapshot: %w", err)
 	}
 	h.RAMSize, h.StreamSize, h.ConsoleSize, h.CRC32C = w.ram, stream, int64(len(console)), w.crc
 	line, err := json.Marshal(h)
@@ -355,7 +355,7 @@ func (w *snapWriter) commit(h snapHeader, console []byte) error {
 	}
 	if err != nil {
 		os.Remove(w.f.Name())
-		return fmt.Errorf("saving a boot snapshot: %v", err)
+		return fmt.Errorf("saving a boot snapshot: %w", err)
 	}
 	return nil
 }

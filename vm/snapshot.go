@@ -83,7 +83,7 @@ func idOf(fi os.FileInfo) fileID {
 
 func newSnapshotStore(dir string) (*snapshotStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("boot snapshots: %v", err)
+		return nil, fmt.Errorf("boot snapshots: %w", err)
 	}
 	return &snapshotStore{dir: dir, shapes: map[string]*shape{}}, nil
 }

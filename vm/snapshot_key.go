@@ -69,7 +69,7 @@ func (m *Machine) shapeArgs() []string {
 		c.User = &UserNet{MAC: "52:54:00:00:00:00", Restrict: true}
 	}
 	shaped := &Machine{art: m.art, cfg: c}
-	return shaped.qemuArgs(map[string]string{"console": "console", "qmp": "qmp", "agent": "agent", "vnc": "vnc"})
+	return shaped.qemuArgs(map[string]string{"console": "console", "qmp": "qmp", "agent": "agent", "vnc": "vnc"}, nil)
 }
 
 // fileStamp identifies a file's version by its size and modification

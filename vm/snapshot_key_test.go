@@ -46,11 +46,11 @@ func TestSnapshotShapeOfDisplay(t *testing.T) {
 	if plain.snapshotKey() == a.snapshotKey() {
 		t.Error("a machine with a display has the shape of one without")
 	}
-	args := strings.Join(plain.qemuArgs(map[string]string{"console": "c", "qmp": "q", "agent": "a"}), " ")
+	args := strings.Join(plain.qemuArgs(map[string]string{"console": "c", "qmp": "q", "agent": "a"}, nil), " ")
 	if strings.Contains(args, "VGA") || strings.Contains(args, "-vnc") || strings.Contains(args, "initrd-display") {
 		t.Errorf("a machine without a display has display arguments: %s", args)
 	}
-	args = strings.Join(a.qemuArgs(map[string]string{"console": "c", "qmp": "q", "agent": "a", "vnc": "/run/a/vnc.sock"}), " ")
+	args = strings.Join(a.qemuArgs(map[string]string{"console": "c", "qmp": "q", "agent": "a", "vnc": "/run/a/vnc.sock"}, nil), " ")
 	for _, want := range []string{"-device VGA,", "-vnc unix:/run/a/vnc.sock", "-initrd initrd-display", "-display none"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("the arguments of a display machine lack %q: %s", want, args)

@@ -28,11 +28,11 @@ import (
 func (m *Machine) saveSnapshot(ctx context.Context, inst *instance, path string, boot *consoleCapture) (err error) {
 	q := inst.qmp
 	if err := q.Stop(ctx); err != nil {
-		return fmt.Errorf("stopping the machine: %v", err)
+		return fmt.Errorf("stopping the machine: %w", err)
 	}
 	defer func() {
 		if cerr := q.Cont(ctx); cerr != nil && err == nil {
-			err = fmt.Errorf("resuming the machine: %v", cerr)
+			err = fmt.Errorf("resuming the machine: %w", cerr)
 		}
 	}()
 	sock := filepath.Join(m.cfg.Dir, "snapshot.sock")
@@ -68,7 +68,7 @@ func (m *Machine) saveSnapshot(ctx context.Context, inst *instance, path string,
 	c, err := accept(ctx, l, inst.exited)
 	if err != nil {
 		w.abort()
-		return fmt.Errorf("waiting for qemu to send the migration stream: %v", err)
+		return fmt.Errorf("waiting for qemu to send the migration stream: %w", err)
 	}
 	// A QEMU that stops sending without closing does not hold the boot
 	// past its deadline.
@@ -78,7 +78,7 @@ func (m *Machine) saveSnapshot(ctx context.Context, inst *instance, path string,
 	c.Close()
 	if err != nil {
 		w.abort()
-		return fmt.Errorf("reading the migration stream: %v", err)
+		return fmt.Errorf("reading the migration stream: %w", err)
 	}
 	if err := waitMigration(ctx, q); err != nil {
 		w.abort()
@@ -237,12 +237,12 @@ func ownsMemory(opts []string) bool {
 func guestRAM(mib int) (*os.File, error) {
 	fd, err := unix.MemfdCreate("vmtest-ram", unix.MFD_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("making the guest's memory file: %v", err)
+		return nil, fmt.Errorf("making the guest's memory file: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), "vmtest-ram")
 	if err := f.Truncate(int64(mib) << 20); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("sizing the guest's memory file: %v", err)
+		return nil, fmt.Errorf("sizing the guest's memory file: %w", err)
 	}
 	return f, nil
 }

@@ -35,7 +35,7 @@ func startOn(t *testing.T, a *vm.Artifacts, rd *vm.RunDir, i int, name string, m
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := disk.Create(filepath.Join(dir, "disk.img"), disk.DefaultSize)
+	img, err := disk.Create(context.Background(), filepath.Join(dir, "disk.img"), disk.DefaultSize)
 	if err != nil {
 		t.Fatal(err)
 	}

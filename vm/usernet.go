@@ -44,14 +44,15 @@ func (f Forward) hostfwd() string {
 	return fmt.Sprintf("tcp:127.0.0.1:%d-:%d", f.Host, f.Guest)
 }
 
-// userNetArgs are the QEMU arguments of u: the netdev and its NIC.
-func userNetArgs(u *UserNet) []string {
+// userNetArgs are the QEMU arguments of u with the port forwards fwds:
+// the netdev and its NIC.
+func userNetArgs(u *UserNet, fwds []Forward) []string {
 	restrict := "on"
 	if !u.Restrict {
 		restrict = "off"
 	}
 	nd := "user,id=" + userNetID + ",restrict=" + restrict + ",ipv6=off"
-	for _, f := range u.Forwards {
+	for _, f := range fwds {
 		nd += ",hostfwd=" + f.hostfwd()
 	}
 	return []string{
@@ -84,7 +85,7 @@ func CheckHostPort(port int) error {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("host port %d is %w: something on this host listens on 127.0.0.1:%d", port, ErrPortInUse, port)
 		}
-		return fmt.Errorf("host port %d cannot be forwarded: %v", port, err)
+		return fmt.Errorf("host port %d cannot be forwarded: %w", port, err)
 	}
 	l.Close()
 	return nil
@@ -95,7 +96,7 @@ func CheckHostPort(port int) error {
 func FreeHostPort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("finding a free host port: %v", err)
+		return 0, fmt.Errorf("finding a free host port: %w", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
@@ -108,9 +109,9 @@ func (m *Machine) ForwardPort(ctx context.Context, host, guest int) error {
 	if m.cfg.User == nil {
 		return fmt.Errorf("machine %s has no user network to forward ports through", m.cfg.Name)
 	}
-	inst, err := m.current()
-	if err != nil {
-		return err
+	inst := m.state.running()
+	if inst == nil {
+		return m.notRunning()
 	}
 	if err := CheckHostPort(host); err != nil {
 		return err
@@ -118,13 +119,13 @@ func (m *Machine) ForwardPort(ctx context.Context, host, guest int) error {
 	f := Forward{Host: host, Guest: guest}
 	out, err := inst.qmp.HumanMonitorCommand(ctx, "hostfwd_add "+userNetID+" "+f.hostfwd())
 	if err != nil {
-		return fmt.Errorf("forwarding host port %d: %v", host, err)
+		return fmt.Errorf("forwarding host port %d: %w", host, err)
 	}
 	if out = strings.TrimSpace(out); out != "" {
 		return fmt.Errorf("forwarding host port %d to guest port %d: qemu says: %s", host, guest, out)
 	}
-	m.mu.Lock()
-	m.cfg.User.Forwards = append(m.cfg.User.Forwards, f)
-	m.mu.Unlock()
+	m.state.mu.Lock()
+	m.state.forwards = append(m.state.forwards, f)
+	m.state.mu.Unlock()
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/vmtest/vmtest/runtime"
 	"github.com/vmtest/vmtest/vm"
 	"github.com/vmtest/vmtest/vm/disk"
-	"github.com/vmtest/vmtest/vm/wire"
+	"github.com/vmtest/vmtest/vm/guest"
 )
 
 // bootFlags are the flags of every verb that boots machines.
@@ -114,7 +114,7 @@ func execOnce(ctx context.Context, bf bootFlags, c execConfig) (int, error) {
 	// ext4 to load. --keep-state gives it a disk that outlives the run.
 	var img disk.Image
 	if c.keep {
-		if img, err = disk.Keep(c.name+".qcow2", dir, disk.DefaultSize); err != nil {
+		if img, err = disk.Keep(ctx, c.name+".qcow2", dir, disk.DefaultSize); err != nil {
 			return exitVMFailure, err
 		}
 	}
@@ -135,13 +135,28 @@ func execOnce(ctx context.Context, bf bootFlags, c execConfig) (int, error) {
 	}
 	defer m.Close()
 
-	req := wire.Request{Op: wire.OpExec, Argv: c.argv, TimeoutMS: c.timeout.Milliseconds()}
-	var stdin io.Reader
+	cmd := guest.Command{Argv: c.argv, Stdout: os.Stdout, Stderr: os.Stderr}
 	if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
-		stdin = os.Stdin // a pipe or file: forward it; a terminal is not read
+		cmd.Stdin = os.Stdin // a pipe or file: forward it; a terminal is not read
 	}
-	res, err := m.Call(ctx, req, stdin, os.Stdout, os.Stderr)
-	if err != nil {
+	callCtx, cancel := context.WithCancel(ctx)
+	if c.timeout > 0 {
+		callCtx, cancel = context.WithTimeout(ctx, c.timeout)
+	}
+	res, err := m.Exec(callCtx, cmd)
+	cancel()
+	var ge *guest.Error
+	switch {
+	case errors.Is(err, guest.ErrTimeout) && ctx.Err() == nil:
+		err = fmt.Errorf("%s timed out after %s and was killed", c.argv[0], c.timeout)
+		res.Exit = exitTimeout
+	case errors.As(err, &ge) && errors.Is(err, guest.ErrFailed):
+		res.Exit = exitCannotExec
+		if strings.Contains(ge.Guest, "not found") || strings.Contains(ge.Guest, "no such file") {
+			res.Exit = exitNotFound
+		}
+		err = errors.New(ge.Guest)
+	case err != nil:
 		return exitVMFailure, err
 	}
 	if c.keep {
@@ -150,17 +165,7 @@ func execOnce(ctx context.Context, bf bootFlags, c execConfig) (int, error) {
 			return exitVMFailure, err
 		}
 	}
-	switch {
-	case res.Error != "":
-		code := exitCannotExec
-		if strings.Contains(res.Error, "not found") || strings.Contains(res.Error, "no such file") {
-			code = exitNotFound
-		}
-		return code, errors.New(res.Error)
-	case res.TimedOut:
-		return exitTimeout, fmt.Errorf("%s timed out after %s and was killed", c.argv[0], c.timeout)
-	}
-	return res.Exit, nil
+	return res.Exit, err
 }
 
 // suggestMachine is suggest for a machine name, or else the list of

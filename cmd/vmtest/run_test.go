@@ -79,13 +79,14 @@ func TestRunExamples(t *testing.T) {
 	}
 }
 
-// TestRunFailures runs two failing files at once: a command with a
-// non-zero status, and one that outlives its timeout=. Each report shows
+// TestRunFailures runs three failing files at once: a command with a
+// non-zero status, one that outlives its timeout=, and a wait that does.
+// Each report shows
 // the script's position, the machine, the command, its status and
 // output, the console, and the traceback.
 func TestRunFailures(t *testing.T) {
 	out := t.TempDir()
-	stdout, stderr, code := vmtest(t, []string{"NO_COLOR="}, "run", "-j", "2", "--out", out, "testdata/run/fail.star", "testdata/run/slow.star")
+	stdout, stderr, code := vmtest(t, []string{"NO_COLOR="}, "run", "-j", "2", "--out", out, "testdata/run/fail.star", "testdata/run/slow.star", "testdata/run/waitfail.star")
 	if code != exitFailure {
 		t.Fatalf("exit %d, want %d\n%s\n%s", code, exitFailure, stdout, stderr)
 	}
@@ -105,7 +106,8 @@ func TestRunFailures(t *testing.T) {
 		"FAIL fail (", "1 machine, 2 subtests, 1 failed)",
 		"testdata/run/slow.star:3:10: machine.succeed: m: command \"sleep 600\" timed out after 2s\n",
 		"  status:  timed out after 2s and killed\n",
-		"0 of 2 test files passed",
+		"testdata/run/waitfail.star:3:21: machine.wait_for_open_port: m: waiting for port 9 to open timed out after 1s\n",
+		"0 of 3 test files passed",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)

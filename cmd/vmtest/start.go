@@ -161,7 +161,7 @@ func startForeground(file string, sf startFlags) int {
 		return exitFailure
 	}
 	defer rd.Remove()
-	disks, release, err := keepDisks(boot, rd.Path)
+	disks, release, err := keepDisks(ctx, boot, rd.Path)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vmtest start: %v\n", err)
 		return exitFailure
@@ -276,7 +276,7 @@ func shutdownAll(net *runtime.Network) error {
 
 // keepDisks makes (or reuses) ./<name>.qcow2 for each machine and locks
 // it; release unlocks them all.
-func keepDisks(names []string, scratch string) (map[string]disk.Image, func(), error) {
+func keepDisks(ctx context.Context, names []string, scratch string) (map[string]disk.Image, func(), error) {
 	disks := map[string]disk.Image{}
 	var releases []func() error
 	release := func() {
@@ -290,7 +290,7 @@ func keepDisks(names []string, scratch string) (map[string]disk.Image, func(), e
 			release()
 			return nil, nil, err
 		}
-		img, err := disk.Keep(path, scratch, disk.DefaultSize)
+		img, err := disk.Keep(ctx, path, scratch, disk.DefaultSize)
 		if err != nil {
 			release()
 			return nil, nil, err
@@ -301,7 +301,7 @@ func keepDisks(names []string, scratch string) (map[string]disk.Image, func(), e
 			var le *disk.LockedError
 			if errors.As(err, &le) && le.PID != 0 {
 				if dir := vm.RunDirOf(le.PID); dir != "" {
-					return nil, nil, fmt.Errorf("%v, a network started from the same directory: stop it with vmtest stop %s, or start from another directory", err, dir)
+					return nil, nil, fmt.Errorf("%w, a network started from the same directory: stop it with vmtest stop %s, or start from another directory", err, dir)
 				}
 			}
 			return nil, nil, err

@@ -19,7 +19,7 @@ import (
 func Build(dir string) (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %v", err)
+		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
 	root := filepath.Dir(strings.TrimSpace(string(out)))
 	bin := filepath.Join(dir, "vmtest")
@@ -27,7 +27,7 @@ func Build(dir string) (string, error) {
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building vmtest: %v\n%s", err, out)
+		return "", fmt.Errorf("building vmtest: %w\n%s", err, out)
 	}
 	return bin, nil
 }

@@ -134,7 +134,7 @@ func readChunks(file string) ([]chunk, error) {
 					pat = "^" + regexp.QuoteMeta(fmt.Sprintf("%s:%d%s", filepath.Clean(file), line, pat)) + "(\n|$)"
 				}
 				if _, err := regexp.Compile(pat); err != nil {
-					return nil, fmt.Errorf("%s:%d: %v", file, line, err)
+					return nil, fmt.Errorf("%s:%d: %w", file, line, err)
 				}
 				c.want[line] = pat
 			}

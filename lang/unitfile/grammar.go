@@ -119,7 +119,7 @@ func parse(ctx context.Context, name string, data []byte) ([]Section, error) {
 func syntaxError(name string, data []byte, err error) error {
 	perr, ok := err.(participle.Error)
 	if !ok {
-		return fmt.Errorf("%s: %v", name, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	line := perr.Position().Line
 	return fmt.Errorf("%s:%d: %s is neither a [Section] header, a Key=Value assignment nor a comment",

@@ -145,7 +145,7 @@ func Load(ctx context.Context, fsys FS, name string) (*Unit, error) {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
-			return nil, fmt.Errorf("unit %s: drop-in %s: %v", name, p, err)
+			return nil, fmt.Errorf("unit %s: drop-in %s: %w", name, p, err)
 		}
 		secs, err := parse(ctx, p, b)
 		if err != nil {

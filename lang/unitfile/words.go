@@ -34,7 +34,7 @@ func splitWords(v string) ([]string, error) {
 			}
 			n, r, err := unescape(v[i+1:])
 			if err != nil {
-				return nil, fmt.Errorf("%v in %q", err, v)
+				return nil, fmt.Errorf("%w in %q", err, v)
 			}
 			cur.WriteString(r)
 			i += n

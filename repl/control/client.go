@@ -68,7 +68,7 @@ func Dial(dir string, attach bool) (*Client, error) {
 	switch {
 	case err != nil:
 		conn.Close()
-		return nil, fmt.Errorf("%s does not answer as a vmtest control socket: %v", sock, err)
+		return nil, fmt.Errorf("%s does not answer as a vmtest control socket: %w", sock, err)
 	case res.Error != "":
 		conn.Close()
 		return nil, errors.New(res.Error)
@@ -100,7 +100,7 @@ func (c *Client) Close() error { return c.conn.Close() }
 
 // errGone is the error of a request whose connection ended.
 func errGone(err error) error {
-	return fmt.Errorf("lost the connection to the network (stopped?): %v", err)
+	return fmt.Errorf("lost the connection to the network (stopped?): %w", err)
 }
 
 // roundTrip sends a request and returns its result, ignoring any other

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/vmtest/vmtest/internal/hostcmd"
 )
 
 // gcdaFiles returns the host paths of the .gcda files a machine wrote
@@ -95,11 +96,11 @@ func gcovTree(tree string, objects []string, dataDir string, have []string) erro
 
 // lcov runs lcov with args and returns its error with what it printed.
 func lcov(ctx context.Context, args ...string) error {
-	cmd := exec.CommandContext(ctx, "lcov", append([]string{"-q"}, args...)...)
+	cmd := hostcmd.Command(ctx, "lcov", append([]string{"-q"}, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("lcov %s: %v\n%s", strings.Join(args, " "), err, lcovNoise(out.String()))
+		return fmt.Errorf("lcov %s: %w\n%s", strings.Join(args, " "), err, lcovNoise(out.String()))
 	}
 	return nil
 }

@@ -5,10 +5,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/vmtest/vmtest/internal/hostcmd"
 )
 
 // goData is what a Go program leaves in GOCOVERDIR: a meta-data file per
@@ -46,13 +47,13 @@ func goFiles(dir string) (goData, error) {
 // goCmd runs the go command in dir with args, with a local toolchain only
 // (never a download) and the user's GOFLAGS out of the way.
 func goCmd(ctx context.Context, goBin, dir string, env []string, args ...string) error {
-	cmd := exec.CommandContext(ctx, goBin, args...)
+	cmd := hostcmd.Command(ctx, goBin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), append([]string{"GOTOOLCHAIN=local", "GOFLAGS="}, env...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, bytes.TrimSpace(out.Bytes()))
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, bytes.TrimSpace(out.Bytes()))
 	}
 	return nil
 }
@@ -100,9 +101,9 @@ func goMerge(ctx context.Context, goBin, work string, in []string, out string) e
 // that uses the module directories mods makes them resolvable wherever
 // they are.
 func goHTML(ctx context.Context, goBin, work, profile, out string, mods []string) error {
-	version, err := exec.CommandContext(ctx, goBin, "env", "GOVERSION").Output()
+	version, err := hostcmd.Command(ctx, goBin, "env", "GOVERSION").Output()
 	if err != nil {
-		return fmt.Errorf("go env GOVERSION: %v", err)
+		return fmt.Errorf("go env GOVERSION: %w", err)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "go %s\n", strings.TrimPrefix(strings.TrimSpace(string(version)), "go"))

@@ -40,7 +40,7 @@ func parseGoProfile(data []byte) (names []string, blocks map[string][]goBlock, e
 		}
 		name := line[:i]
 		if _, err := fmt.Sscanf(line[i+1:], "%d.%d,%d.%d %d %d", &b.startLine, &b.startCol, &b.endLine, &b.endCol, &b.stmts, &b.count); err != nil {
-			return nil, nil, fmt.Errorf("profile line %d: %q: %v", n, line, err)
+			return nil, nil, fmt.Errorf("profile line %d: %q: %w", n, line, err)
 		}
 		// The positions come from what the guest's program wrote.
 		if b.startLine < 1 || b.endLine < b.startLine || b.startCol < 0 || b.endCol < 0 || b.stmts < 0 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -13,6 +12,8 @@ import (
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/vmtest/vmtest/internal/hostcmd"
 )
 
 // Machine is the coverage data collected from one machine.
@@ -117,11 +118,11 @@ func Report(ctx context.Context, o Options, machines []Machine) (*Summary, error
 	var counters, goStarted []string
 	for i, m := range machines {
 		if gcdas[i], err = gcdaFiles(m.sub("gcov")); err != nil {
-			return nil, fmt.Errorf("coverage: reading the data of %s: %v", m.Name, err)
+			return nil, fmt.Errorf("coverage: reading the data of %s: %w", m.Name, err)
 		}
 		objects = append(objects, gcdas[i]...)
 		if gos[i], err = goFiles(m.sub("go")); err != nil {
-			return nil, fmt.Errorf("coverage: reading the data of %s: %v", m.Name, err)
+			return nil, fmt.Errorf("coverage: reading the data of %s: %w", m.Name, err)
 		}
 		for _, n := range gos[i].meta {
 			allMeta[n] = filepath.Join(m.sub("go"), n)
@@ -151,14 +152,14 @@ func Report(ctx context.Context, o Options, machines []Machine) (*Summary, error
 			return nil, err
 		}
 		if baseline, err = gcovBaseline(ctx, filepath.Join(o.Work, "gcov-baseline"), objects); err != nil {
-			return nil, fmt.Errorf("coverage: %v", err)
+			return nil, fmt.Errorf("coverage: %w", err)
 		}
 	}
 	var goBin string
 	var mods map[string]string
 	if len(allMeta) > 0 {
 		if goBin, err = goTool(); err != nil {
-			return nil, fmt.Errorf("coverage: %v", err)
+			return nil, fmt.Errorf("coverage: %w", err)
 		}
 		mods = findGoModules(o.GoSearch)
 	}
@@ -189,7 +190,7 @@ func Report(ctx context.Context, o Options, machines []Machine) (*Summary, error
 					return err
 				}
 				if err := captureGcov(gctx, filepath.Dir(c), m.Name, objects, m.sub("gcov"), gcdas[i], baseline, c); err != nil {
-					return fmt.Errorf("coverage: the C/C++ data of %s: %v", m.Name, err)
+					return fmt.Errorf("coverage: the C/C++ data of %s: %w", m.Name, err)
 				}
 				t, err := readTracefile(c)
 				if err != nil {
@@ -214,7 +215,7 @@ func Report(ctx context.Context, o Options, machines []Machine) (*Summary, error
 				}
 				profile := filepath.Join(gw, "profile.txt")
 				if err := goProfile(gctx, goBin, gw, []string{in}, profile); err != nil {
-					return fmt.Errorf("coverage: the Go data of %s: %v", m.Name, err)
+					return fmt.Errorf("coverage: the Go data of %s: %w", m.Name, err)
 				}
 				data, err := os.ReadFile(profile)
 				if err != nil {
@@ -230,7 +231,7 @@ func Report(ctx context.Context, o Options, machines []Machine) (*Summary, error
 					return p, ok
 				})
 				if err != nil {
-					return fmt.Errorf("coverage: the Go data of %s: %v", m.Name, err)
+					return fmt.Errorf("coverage: the Go data of %s: %w", m.Name, err)
 				}
 				mu.Lock()
 				missingGo = append(missingGo, gone...)
@@ -248,7 +249,7 @@ func Report(ctx context.Context, o Options, machines []Machine) (*Summary, error
 			}
 			out := filepath.Join(o.Out, ms.Tracefile)
 			if err := addTracefiles(gctx, parts, out); err != nil {
-				return fmt.Errorf("coverage: the tracefile of %s: %v", m.Name, err)
+				return fmt.Errorf("coverage: the tracefile of %s: %w", m.Name, err)
 			}
 			t, err := readTracefile(out)
 			if err != nil {
@@ -273,7 +274,7 @@ func Report(ctx context.Context, o Options, machines []Machine) (*Summary, error
 	}
 	combined := filepath.Join(o.Out, sum.Tracefile)
 	if err := addTracefiles(ctx, infos, combined); err != nil {
-		return nil, fmt.Errorf("coverage: combining the machines: %v", err)
+		return nil, fmt.Errorf("coverage: combining the machines: %w", err)
 	}
 	t, err := readTracefile(combined)
 	if err != nil {
@@ -286,11 +287,11 @@ func Report(ctx context.Context, o Options, machines []Machine) (*Summary, error
 		sum.Files = append(sum.Files, fs)
 	}
 	if err := genhtml(ctx, combined, filepath.Join(o.Out, "html"), o.Test); err != nil {
-		return nil, fmt.Errorf("coverage: %v", err)
+		return nil, fmt.Errorf("coverage: %w", err)
 	}
 	if len(counters) > 0 {
 		if err := goReport(ctx, goBin, o, machines, gos, usedMods); err != nil {
-			return nil, fmt.Errorf("coverage: %v", err)
+			return nil, fmt.Errorf("coverage: %w", err)
 		}
 		sum.GoHTML = "go/index.html"
 	}
@@ -369,10 +370,10 @@ func addTracefiles(ctx context.Context, in []string, out string) error {
 // genhtml renders the tracefile info as HTML into dir, a page per
 // directory and per source file, with which machine ran each line.
 func genhtml(ctx context.Context, info, dir, title string) error {
-	cmd := exec.CommandContext(ctx, "genhtml", "--quiet", "--show-details", "--legend", "--title", title, "--output-directory", dir, info)
+	cmd := hostcmd.Command(ctx, "genhtml", "--quiet", "--show-details", "--legend", "--title", title, "--output-directory", dir, info)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("genhtml: %v\n%s", err, lcovNoise(string(out)))
+		return fmt.Errorf("genhtml: %w\n%s", err, lcovNoise(string(out)))
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ func readTracefile(path string) (tracefile, error) {
 	}
 	t, err := parseTracefile(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
 }

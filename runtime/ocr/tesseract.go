@@ -10,7 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"time"
+
+	"github.com/vmtest/vmtest/internal/hostcmd"
 )
 
 // Options of Read. The zero value reads with DefaultScale and finds
@@ -30,10 +31,6 @@ const InstallHint = "apt-get install -y tesseract-ocr"
 // ErrNoTesseract is returned (wrapped) when the tesseract program is not
 // installed.
 var ErrNoTesseract = errors.New("reading the screen needs tesseract on the host")
-
-// killGrace is how long Read waits for tesseract's output to close once
-// it has been killed.
-const killGrace = time.Second
 
 // Read returns the text tesseract reads on img (a screenshot): one line
 // per line of text, blank lines dropped, trailing white space removed.
@@ -62,12 +59,11 @@ func Read(ctx context.Context, img image.Image, opts Options) (string, error) {
 	// expect of text this size. --psm 3: find the blocks of text on the
 	// page, in any layout (windows side by side). OMP_THREAD_LIMIT=1: its
 	// threads would only compete with the guests' for the host's cores.
-	cmd := exec.CommandContext(ctx, path, "stdin", "stdout", "-l", "eng", "--psm", "3", "--dpi", "300")
+	cmd := hostcmd.Command(ctx, path, "stdin", "stdout", "-l", "eng", "--psm", "3", "--dpi", "300")
 	cmd.Env = append(os.Environ(), "OMP_THREAD_LIMIT=1")
 	cmd.Stdin = bytes.NewReader(pgm(g))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = killGrace
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return "", context.Cause(ctx)
@@ -102,7 +98,7 @@ func (o Options) program() (string, error) {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("%w, %s not found in PATH; install it with: %s", ErrNoTesseract, prog, InstallHint)
 		}
-		return "", fmt.Errorf("running %s: %v", prog, err)
+		return "", fmt.Errorf("running %s: %w", prog, err)
 	}
 	return path, nil
 }

@@ -126,7 +126,7 @@ func (w *pcapWriter) close() error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("capture %s: %v", w.path, err)
+		return fmt.Errorf("capture %s: %w", w.path, err)
 	}
 	return nil
 }
@@ -150,7 +150,7 @@ func (s *Switch) Capture(vlanID int, path string) error {
 	}
 	w, err := newPcapWriter(path)
 	if err != nil {
-		return fmt.Errorf("capturing vlan %d: %v", vlanID, err)
+		return fmt.Errorf("capturing vlan %d: %w", vlanID, err)
 	}
 	v.capture.Store(w)
 	return nil

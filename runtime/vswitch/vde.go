@@ -51,7 +51,7 @@ func (s *Switch) AttachVDE(vlanID int, dir string) error {
 	}
 	ctl, data, peer, local, err := vdeOpen(dir, filepath.Join(s.dir, fmt.Sprintf("vde%d-%d.sock", vlanID, len(s.ports))), fmt.Sprintf("vmtest vlan %d", vlanID))
 	if err != nil {
-		return fmt.Errorf("attaching vlan %d to the vde_switch %s: %v", vlanID, dir, err)
+		return fmt.Errorf("attaching vlan %d to the vde_switch %s: %w", vlanID, dir, err)
 	}
 	v := s.vlanLocked(vlanID)
 	p := &port{sw: s, vlan: v, name: "vde:" + dir, socket: local, stop: func() { ctl.Close() }}
@@ -82,7 +82,7 @@ func (s *Switch) AttachVDE(vlanID int, dir string) error {
 func vdeOpen(dir, local, descr string) (*net.UnixConn, *net.UnixConn, *net.UnixAddr, string, error) {
 	ctlPath := dir
 	if fi, err := os.Stat(dir); err != nil {
-		return nil, nil, nil, "", fmt.Errorf("no vde_switch there: %v", err)
+		return nil, nil, nil, "", fmt.Errorf("no vde_switch there: %w", err)
 	} else if fi.IsDir() {
 		ctlPath = filepath.Join(dir, "ctl")
 	}
@@ -91,7 +91,7 @@ func vdeOpen(dir, local, descr string) (*net.UnixConn, *net.UnixConn, *net.UnixA
 	}
 	ctl, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: ctlPath, Net: "unix"})
 	if err != nil {
-		return nil, nil, nil, "", fmt.Errorf("no vde_switch answers: %v", err)
+		return nil, nil, nil, "", fmt.Errorf("no vde_switch answers: %w", err)
 	}
 	os.Remove(local)
 	data, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: local, Net: "unixgram"})
@@ -120,11 +120,11 @@ func vdeRequest(ctl *net.UnixConn, local, descr string) (*net.UnixAddr, error) {
 	ctl.SetDeadline(time.Now().Add(vdeDialTimeout))
 	defer ctl.SetDeadline(time.Time{})
 	if _, err := ctl.Write(req); err != nil {
-		return nil, fmt.Errorf("asking for a port: %v", err)
+		return nil, fmt.Errorf("asking for a port: %w", err)
 	}
 	reply := make([]byte, sockaddrUnLen)
 	if _, err := io.ReadFull(ctl, reply); err != nil {
-		return nil, fmt.Errorf("asking for a port: no answer (%v); is it a vde_switch (VDE 2) control socket?", err)
+		return nil, fmt.Errorf("asking for a port: no answer (%w); is it a vde_switch (VDE 2) control socket?", err)
 	}
 	return parseVDEReply(reply)
 }

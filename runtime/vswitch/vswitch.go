@@ -138,7 +138,7 @@ func (s *Switch) Attach(vlanID int, name string) (string, error) {
 	os.Remove(path) // left by a process that is gone: the directory is ours
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return "", fmt.Errorf("attaching %s to vlan %d: %v", name, vlanID, err)
+		return "", fmt.Errorf("attaching %s to vlan %d: %w", name, vlanID, err)
 	}
 	v := s.vlanLocked(vlanID)
 	p := &port{sw: s, vlan: v, name: name, socket: path, ln: ln}

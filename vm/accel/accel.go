@@ -21,11 +21,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmtest/vmtest/internal/hostcmd"
+	"github.com/vmtest/vmtest/vm/lines"
 )
 
 // Accelerator names, as in Verdict.Accel and the override of Choose.
@@ -178,7 +180,7 @@ func openRW(dev string) error {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return fmt.Errorf("%s not usable: cannot open it read-write: %v", dev, err)
+		return fmt.Errorf("%s not usable: cannot open it read-write: %w", dev, err)
 	}
 	f.Close()
 	return nil
@@ -276,13 +278,10 @@ func (p Prober) probe(ctx context.Context, accel string, firmware []byte) (Probe
 
 	tctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
-	cmd := exec.CommandContext(tctx, qemu, args...)
-	stderr := &tailBuffer{max: 4 << 10}
+	cmd := hostcmd.Command(tctx, qemu, args...)
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL // killed if we die first
+	stderr := lines.NewTail(4 << 10)
 	cmd.Stderr = stderr
-	// Own process group, killed as a whole; and killed if we die first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second // stderr copying must not outlive a killed QEMU
 
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -307,7 +306,7 @@ func (p Prober) probe(ctx context.Context, accel string, firmware []byte) (Probe
 		if code == 0 {
 			res.Detail = fmt.Sprintf("qemu exited with status 0 (guest reset?), want exit status %d", ranStatus)
 		}
-		if line := stderr.lastLine(); line != "" {
+		if line := lastLine(stderr.String()); line != "" {
 			res.Detail += ": " + line
 		}
 	}
@@ -327,28 +326,10 @@ func stages(file string) []string {
 	return out
 }
 
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = t.buf[len(t.buf)-t.max:]
-	}
-	return len(p), nil
-}
-
-// lastLine is the last line that is not a QEMU warning, or the last line.
-func (t *tailBuffer) lastLine() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
+// lastLine is the last line of out that is not a QEMU warning, or the
+// last line.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		if !strings.Contains(lines[i], "warning:") {
 			return strings.TrimSpace(lines[i])

@@ -39,7 +39,8 @@ func Main(version string) {
 		fatal(err)
 	}
 	trace("device modules loaded")
-	if err := prepareNetwork(); err != nil {
+	bn, err := prepareNetwork()
+	if err != nil {
 		fatal(err)
 	}
 	trace("network prepared")
@@ -54,7 +55,7 @@ func Main(version string) {
 	ctx := context.Background()
 	go reaper.Run(ctx)
 	s := NewServer(port, port, reaper)
-	s.Configure = func(ctx context.Context, req wire.Request) error { return configure(ctx, req) }
+	s.Configure = func(ctx context.Context, req wire.Request) error { return configure(ctx, req, bn) }
 	// Jobs get a cgroup each, so that stopping one stops all it forked.
 	s.Jobs.Cgroup = "/sys/fs/cgroup"
 	s.Jobs.RunRoot = "/"
@@ -74,7 +75,7 @@ func Main(version string) {
 	// The hello event is the boot snapshot point: nothing specific to this
 	// machine has been read yet.
 	if err := s.Event(wire.Event{Name: "hello", Version: wire.ProtocolVersion, UptimeMS: ts.Nano() / 1e6}); err != nil {
-		fatal(fmt.Errorf("saying hello on %s: %v", wire.PortName, err))
+		fatal(fmt.Errorf("saying hello on %s: %w", wire.PortName, err))
 	}
 	err = <-served
 	if err != nil {
@@ -156,7 +157,7 @@ func earlyMounts() error {
 	} {
 		os.MkdirAll(m.dst, 0o755)
 		if err := unix.Mount(m.src, m.dst, m.fstype, m.flags, m.opts); err != nil && err != unix.EBUSY {
-			return fmt.Errorf("mount %s on %s: %v", m.fstype, m.dst, err)
+			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.dst, err)
 		}
 	}
 	// The kernel opened no console when /dev was empty: attach it now.
@@ -214,7 +215,7 @@ func loadModule(path string) error {
 	}
 	m, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("module %s: %v", path, err)
+		return fmt.Errorf("module %s: %w", path, err)
 	}
 	defer m.Close()
 	flags := 0
@@ -228,7 +229,7 @@ func loadModule(path string) error {
 		// without SSE4.2): its generic fallback is in the list too.
 		logf("module %s: no device for it, skipped", filepath.Base(path))
 	default:
-		return fmt.Errorf("loading module %s: %v", filepath.Base(path), err)
+		return fmt.Errorf("loading module %s: %w", filepath.Base(path), err)
 	}
 	return nil
 }
@@ -262,7 +263,7 @@ func openPort(name string, limit time.Duration) (*os.File, error) {
 				return f, nil
 			}
 			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("opening agent port %s: %v", dev, err)
+				return nil, fmt.Errorf("opening agent port %s: %w", dev, err)
 			}
 		}
 		if time.Now().After(deadline) {

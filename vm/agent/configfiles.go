@@ -20,7 +20,7 @@ import (
 func writeConfigFiles(root string, files []wire.File) error {
 	for _, f := range files {
 		if err := writeConfigFile(root, f); err != nil {
-			return fmt.Errorf("writing %s: %v", f.Path, err)
+			return fmt.Errorf("writing %s: %w", f.Path, err)
 		}
 	}
 	return nil

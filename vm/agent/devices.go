@@ -97,12 +97,12 @@ func dropDiskCache() error {
 	for _, d := range devs {
 		f, err := os.Open("/dev/" + filepath.Base(d))
 		if err != nil {
-			return fmt.Errorf("dropping what the kernel read of the disk: %v", err)
+			return fmt.Errorf("dropping what the kernel read of the disk: %w", err)
 		}
 		_, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.BLKFLSBUF, 0)
 		f.Close()
 		if e != 0 {
-			return fmt.Errorf("dropping what the kernel read of %s (BLKFLSBUF): %v", f.Name(), e)
+			return fmt.Errorf("dropping what the kernel read of %s (BLKFLSBUF): %w", f.Name(), e)
 		}
 	}
 	return nil

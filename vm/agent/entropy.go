@@ -26,7 +26,7 @@ func reseed(b []byte) error {
 	}
 	f, err := os.OpenFile("/dev/urandom", os.O_WRONLY, 0)
 	if err != nil {
-		return fmt.Errorf("seeding the random pool: %v", err)
+		return fmt.Errorf("seeding the random pool: %w", err)
 	}
 	defer f.Close()
 	// struct rand_pool_info { int entropy_count; int buf_size; __u32 buf[]; }
@@ -38,12 +38,12 @@ func reseed(b []byte) error {
 		info = append(info, 0)
 	}
 	if err := ioctl(f, unix.RNDADDENTROPY, unsafe.Pointer(&info[0])); err != nil {
-		return fmt.Errorf("adding entropy from the host (RNDADDENTROPY): %v", err)
+		return fmt.Errorf("adding entropy from the host (RNDADDENTROPY): %w", err)
 	}
 	// ENODATA: the generator was not ready yet, and is now seeded from the
 	// pool that holds the host's bytes anyway.
 	if err := ioctl(f, unix.RNDRESEEDCRNG, nil); err != nil && err != unix.ENODATA {
-		return fmt.Errorf("reseeding the random number generator (RNDRESEEDCRNG): %v", err)
+		return fmt.Errorf("reseeding the random number generator (RNDRESEEDCRNG): %w", err)
 	}
 	return nil
 }

@@ -31,113 +31,163 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // inherited them (`daemon &`) would otherwise hold the call open forever.
 const drainGrace = time.Second
 
+// exec runs a program (wire.OpExec) with its output streamed as stdout
+// and stderr frames, until it exits or the host cancels the request (its
+// deadline is the host's; see wire.Request.TimeoutMS): then its process
+// group is killed.
 func (s *Server) exec(ctx context.Context, r *request, req wire.Request) wire.Result {
 	if req.TTY != nil {
 		return s.execTTY(ctx, r, req)
 	}
-	argv := req.Argv
-	if req.Shell != "" {
-		argv = []string{"/bin/sh", "-c", req.Shell}
-	}
-	if len(argv) == 0 {
-		return wire.Result{Error: "exec: no command given"}
-	}
-	cred, env, home, err := identity(req.User)
+	c, err := resolveCommand(req)
 	if err != nil {
 		return wire.Result{Error: err.Error()}
 	}
-	env = mergeEnv(env, req.Env)
-	path, err := lookPath(argv[0], envValue(env, "PATH"))
+	p, err := openPipes(req.Stdin)
 	if err != nil {
 		return wire.Result{Error: err.Error()}
-	}
-	dir := req.Dir
-	if dir == "" {
-		dir = "/"
-		if st, err := os.Stat(home); err == nil && st.IsDir() {
-			dir = home
-		}
-	}
-
-	stdin, err := os.Open(os.DevNull)
-	var stdinW *os.File
-	if req.Stdin {
-		stdin, stdinW, err = os.Pipe()
-	}
-	if err != nil {
-		return wire.Result{Error: fmt.Sprintf("exec: stdin: %v", err)}
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return wire.Result{Error: fmt.Sprintf("exec: stdout pipe: %v", err)}
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		return wire.Result{Error: fmt.Sprintf("exec: stderr pipe: %v", err)}
 	}
 	attr := &os.ProcAttr{
-		Dir:   dir,
-		Env:   env,
-		Files: []*os.File{stdin, outW, errW},
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: cred},
+		Dir:   c.dir,
+		Env:   c.env,
+		Files: []*os.File{p.stdin, p.outW, p.errW},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: c.cred},
 	}
-	pid, exited, err := s.reaper.Start(path, argv, attr)
-	stdin.Close()
-	outW.Close()
-	errW.Close()
+	pid, exited, err := s.reaper.Start(c.path, c.argv, attr)
+	p.closeChildEnds()
 	if err != nil {
-		outR.Close()
-		errR.Close()
-		if stdinW != nil {
-			stdinW.Close()
-		}
-		return wire.Result{Error: fmt.Sprintf("exec %s: %v", argv[0], unwrapPathError(err))}
+		p.close()
+		return wire.Result{Error: fmt.Sprintf("exec %s: %v", c.argv[0], unwrapPathError(err))}
 	}
+	return statusResult(s.runPiped(ctx, r, p, pid, exited))
+}
 
+// command is a program resolved for the user who runs it.
+type command struct {
+	path string
+	argv []string
+	env  []string
+	dir  string
+	cred *syscall.Credential // nil for root
+}
+
+// resolveCommand finds what req runs, as whom, where: its Shell string,
+// its Argv, or (on a terminal, without either) the user's login shell.
+func resolveCommand(req wire.Request) (command, error) {
+	cred, env, home, err := identity(req.User)
+	if err != nil {
+		return command{}, err
+	}
+	c := command{argv: req.Argv, env: mergeEnv(env, req.Env), dir: req.Dir, cred: cred}
+	switch {
+	case req.Shell != "":
+		c.argv = []string{"/bin/sh", "-c", req.Shell}
+	case len(c.argv) == 0 && req.TTY != nil:
+		// A login shell: argv[0] starts with "-".
+		c.path = loginShell(req.User)
+		c.argv = []string{"-" + filepath.Base(c.path)}
+	case len(c.argv) == 0:
+		return command{}, errors.New("exec: no command given")
+	}
+	if c.path == "" {
+		if c.path, err = lookPath(c.argv[0], envValue(c.env, "PATH")); err != nil {
+			return command{}, err
+		}
+	}
+	if c.dir == "" {
+		c.dir = "/"
+		if st, err := os.Stat(home); err == nil && st.IsDir() {
+			c.dir = home
+		}
+	}
+	return c, nil
+}
+
+// pipes are a program's standard streams: stdin is /dev/null or the read
+// end of a pipe the host's input is fed into (stdinW).
+type pipes struct {
+	stdin, stdinW *os.File
+	outR, outW    *os.File
+	errR, errW    *os.File
+}
+
+func openPipes(withStdin bool) (*pipes, error) {
+	p := &pipes{}
+	var err error
+	if withStdin {
+		p.stdin, p.stdinW, err = os.Pipe()
+	} else {
+		p.stdin, err = os.Open(os.DevNull)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("exec: stdin: %w", err)
+	}
+	if p.outR, p.outW, err = os.Pipe(); err != nil {
+		p.close()
+		return nil, fmt.Errorf("exec: stdout pipe: %w", err)
+	}
+	if p.errR, p.errW, err = os.Pipe(); err != nil {
+		p.close()
+		return nil, fmt.Errorf("exec: stderr pipe: %w", err)
+	}
+	return p, nil
+}
+
+// closeChildEnds closes the ends the program got.
+func (p *pipes) closeChildEnds() {
+	for _, f := range []*os.File{p.stdin, p.outW, p.errW} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// close closes every end still open.
+func (p *pipes) close() {
+	for _, f := range []*os.File{p.stdin, p.stdinW, p.outR, p.outW, p.errR, p.errW} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// runPiped streams the output of the started program pid and feeds it
+// the host's input, on goroutines it waits for, until it exits or ctx is
+// done (then its process group is killed), and returns how it ended.
+func (s *Server) runPiped(ctx context.Context, r *request, p *pipes, pid int, exited <-chan syscall.WaitStatus) syscall.WaitStatus {
 	var copies sync.WaitGroup
 	stream := func(src *os.File, t wire.Type) {
 		defer copies.Done()
 		io.Copy(wire.StreamWriter{W: s.w, ID: r.id, Type: t}, src)
 	}
 	copies.Add(2)
-	go stream(outR, wire.TypeStdout)
-	go stream(errR, wire.TypeStderr)
+	go stream(p.outR, wire.TypeStdout)
+	go stream(p.errR, wire.TypeStderr)
 	var feeder sync.WaitGroup
-	if stdinW != nil {
+	if p.stdinW != nil {
 		feeder.Add(1)
 		go func() {
 			defer feeder.Done()
-			io.Copy(stdinW, r.stdin)
-			stdinW.Close()
+			io.Copy(p.stdinW, r.stdin)
+			p.stdinW.Close()
 		}()
 	}
 
-	var timeout <-chan time.Time
-	if req.TimeoutMS > 0 {
-		t := time.NewTimer(time.Duration(req.TimeoutMS) * time.Millisecond)
-		defer t.Stop()
-		timeout = t.C
-	}
 	var ws syscall.WaitStatus
-	timedOut := false
 	select {
 	case ws = <-exited:
-	case <-timeout:
-		timedOut = true
-		unix.Kill(-pid, unix.SIGKILL)
-		ws = <-exited
 	case <-ctx.Done():
 		unix.Kill(-pid, unix.SIGKILL)
 		ws = <-exited
 	}
-	if timedOut || ctx.Err() != nil {
+	if ctx.Err() != nil {
 		unix.Kill(-pid, unix.SIGKILL) // the rest of its group
 	}
 
 	// End the stdin feeder: no more input is useful.
 	r.stdin.close()
-	if stdinW != nil {
-		stdinW.Close()
+	if p.stdinW != nil {
+		p.stdinW.Close()
 	}
 	feeder.Wait()
 
@@ -146,14 +196,18 @@ func (s *Server) exec(ctx context.Context, r *request, req wire.Request) wire.Re
 	select {
 	case <-drained:
 	case <-time.After(drainGrace):
-		outR.Close() // unblocks the copies
-		errR.Close()
+		p.outR.Close() // unblocks the copies
+		p.errR.Close()
 		<-drained
 	}
-	outR.Close()
-	errR.Close()
+	p.outR.Close()
+	p.errR.Close()
+	return ws
+}
 
-	res := wire.Result{TimedOut: timedOut}
+// statusResult is the Result of a program that ended with ws.
+func statusResult(ws syscall.WaitStatus) wire.Result {
+	var res wire.Result
 	switch {
 	case ws.Exited():
 		res.Exit = ws.ExitStatus()
@@ -245,7 +299,7 @@ func envValue(env []string, key string) string {
 func lookPath(name, path string) (string, error) {
 	if strings.Contains(name, "/") {
 		if err := executable(name); err != nil {
-			return "", fmt.Errorf("exec %s: %v", name, err)
+			return "", fmt.Errorf("exec %s: %w", name, err)
 		}
 		return name, nil
 	}

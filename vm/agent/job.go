@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,7 +119,7 @@ func (j *job) stop(ctx context.Context) error {
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return fmt.Errorf("job %s did not stop in time: %v", j.spec.Name, ctx.Err())
+			return fmt.Errorf("job %s did not stop in time: %w", j.spec.Name, ctx.Err())
 		}
 	}
 }
@@ -406,7 +405,7 @@ func (s *starter) spawn(c wire.JobCommand, extra ...string) (int, <-chan syscall
 	s.grp.prepare(attr.Sys)
 	pid, exited, err := s.j.sup.reaper.Start(path, argv, attr)
 	if err != nil {
-		return 0, nil, fmt.Errorf("exec %s: %v", argv[0], unwrapPathError(err))
+		return 0, nil, fmt.Errorf("exec %s: %w", argv[0], unwrapPathError(err))
 	}
 	s.grp.started(pid)
 	return pid, exited, nil
@@ -418,7 +417,7 @@ func (s *starter) spawn(c wire.JobCommand, extra ...string) (int, <-chan syscall
 func (s *starter) runSync(ctx context.Context, what string, c wire.JobCommand, extra ...string) error {
 	pid, exited, err := s.spawn(c, extra...)
 	if err != nil {
-		return fmt.Errorf("%s: %v", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	select {
 	case ws := <-exited:
@@ -448,220 +447,6 @@ func exitString(ws syscall.WaitStatus) string {
 		return "killed by " + unix.SignalName(ws.Signal())
 	}
 	return fmt.Sprintf("exit status %d", ws.ExitStatus())
-}
-
-// attempt is one start of the job: its commands, readiness, life and
-// end. It returns when no process of the start is left.
-func (j *job) attempt(ctx context.Context) outcome {
-	sp := &j.spec
-	j.setState(wire.JobStarting, "")
-	fail := func(startErr bool, format string, args ...any) outcome {
-		return outcome{failed: true, startErr: startErr, msg: fmt.Sprintf(format, args...)}
-	}
-	id, err := resolveIdentity(sp)
-	if err != nil {
-		return fail(true, "%v", err)
-	}
-	if err := makeJobDirs(sp.Dirs, id); err != nil {
-		return fail(true, "%v", err)
-	}
-	defer removeJobDirs(sp.Dirs)
-	grp, err := j.sup.newGroup(sp.Name)
-	if err != nil {
-		return fail(true, "%v", err)
-	}
-	defer grp.release()
-	sk, err := openSinks(sp.Name, &j.out, sp.Stdout, sp.Stderr, j.sup.console(), &j.sup.consoleMu)
-	if err != nil {
-		return fail(true, "%v", err)
-	}
-	defer sk.close()
-	var logs []*logWatch
-	exitReady := false
-	for _, r := range sp.Ready {
-		if r.Log != "" {
-			logs = append(logs, j.out.watch(regexp.MustCompile(r.Log)))
-		}
-		exitReady = exitReady || r.Exit
-	}
-	defer j.out.unwatch()
-	s := &starter{j: j, id: id, grp: grp, sk: sk}
-	var ns *notifySocket
-	if sp.Type == wire.JobNotify {
-		if ns, err = newNotifySocket(sp.Name); err != nil {
-			return fail(true, "%v", err)
-		}
-		defer ns.close()
-		s.extra = append(s.extra, ns.env())
-	}
-
-	// From here on processes may be left in grp: whatever way the start
-	// ends, they are stopped first.
-	mainPID := 0
-	var mainGone <-chan struct{} // closed when a forking job's daemon is gone
-	active := false              // it became ready: a stop runs its Stop commands
-	stopped := func() outcome {
-		j.terminate(s, mainPID, true, active)
-		return outcome{stopped: true}
-	}
-	defer j.terminate(s, 0, false, false) // leftovers; a no-op when none
-
-	for _, c := range sp.Pre {
-		if err := s.runSync(ctx, "ExecStartPre", c); err != nil {
-			if ctx.Err() != nil {
-				return stopped()
-			}
-			return fail(false, "%v", err)
-		}
-	}
-
-	// parkDone: a one-shot job is done; it stays so until stopped.
-	parkDone := func() outcome {
-		active = true
-		j.setState(wire.JobDone, "")
-		<-ctx.Done()
-		return stopped()
-	}
-
-	if sp.Type == wire.JobOneshot {
-		for _, c := range sp.Start {
-			if err := s.runSync(ctx, "start command", c); err != nil {
-				if ctx.Err() != nil {
-					return stopped()
-				}
-				return fail(false, "%v", err)
-			}
-		}
-		if err := waitReady(ctx, sp.Ready, logs, s.readyCommand); err != nil {
-			return stopped()
-		}
-		if o, ok := j.post(ctx, s, stopped); !ok {
-			return o
-		}
-		return parkDone()
-	}
-
-	pid, exited, err := s.spawn(sp.Start[0])
-	if err != nil {
-		return fail(true, "%v", err)
-	}
-	j.setPID(pid)
-	mainPID = pid
-	if sp.Type == wire.JobForking {
-		select {
-		case ws := <-exited:
-			if !ws.Exited() || ws.ExitStatus() != 0 {
-				j.setExit(exitString(ws))
-				return fail(false, "its start command %q %s", describeCommand(sp.Start[0]), describeWait(ws))
-			}
-		case <-ctx.Done():
-			return stopped()
-		}
-		mainPID = 0
-		j.setPID(0)
-		if sp.PIDFile != "" {
-			p, err := j.readPIDFile(ctx, grp)
-			if err != nil {
-				if ctx.Err() != nil {
-					return stopped()
-				}
-				return fail(false, "%v", err)
-			}
-			mainPID = p
-			j.setPID(p)
-		}
-		gone := make(chan struct{})
-		watchDone := make(chan struct{})
-		var watcher sync.WaitGroup
-		watcher.Add(1)
-		go func() {
-			defer watcher.Done()
-			watchDaemon(mainPID, grp, gone, watchDone)
-		}()
-		defer watcher.Wait()
-		defer close(watchDone)
-		mainGone, exited = gone, nil
-	}
-
-	// Readiness: the type's own, then the declared conditions; the main
-	// process may end meanwhile.
-	readyCtx, cancelReady := context.WithCancel(ctx)
-	readyErr := make(chan error, 1)
-	var readier sync.WaitGroup
-	readier.Add(1)
-	go func() {
-		defer readier.Done()
-		if ns != nil {
-			select {
-			case <-ns.ready:
-			case <-readyCtx.Done():
-				readyErr <- readyCtx.Err()
-				return
-			}
-		}
-		if sp.Type == wire.JobSimple && len(sp.Ready) == 0 {
-			t := time.NewTimer(settle)
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-readyCtx.Done():
-				readyErr <- readyCtx.Err()
-				return
-			}
-		}
-		readyErr <- waitReady(readyCtx, sp.Ready, logs, s.readyCommand)
-	}()
-	endReadiness := func() { cancelReady(); readier.Wait() }
-	if exitReady {
-		// Ready when the process exits with status 0: nothing else counts.
-		endReadiness()
-		select {
-		case ws := <-exited:
-			j.setExit(exitString(ws))
-			if ws.Exited() && ws.ExitStatus() == 0 {
-				return parkDone()
-			}
-			return fail(false, "it %s", describeWait(ws))
-		case <-ctx.Done():
-			return stopped()
-		}
-	}
-	select {
-	case err := <-readyErr:
-		endReadiness()
-		if err != nil {
-			return stopped()
-		}
-	case ws := <-exited:
-		endReadiness()
-		j.setExit(exitString(ws))
-		o := outcome{msg: fmt.Sprintf("it %s before it was ready", describeWait(ws))}
-		o.failed = !ws.Exited() || ws.ExitStatus() != 0
-		return o
-	case <-mainGone:
-		endReadiness()
-		return fail(false, "its daemon is gone before it was ready")
-	case <-ctx.Done():
-		endReadiness()
-		return stopped()
-	}
-	if o, ok := j.post(ctx, s, stopped); !ok {
-		return o
-	}
-	active = true
-	j.setState(wire.JobRunning, "")
-	readyAt := time.Now()
-	select {
-	case ws := <-exited:
-		j.setExit(exitString(ws))
-		o := outcome{upFor: time.Since(readyAt), msg: "it " + describeWait(ws)}
-		o.failed = !ws.Exited() || ws.ExitStatus() != 0
-		return o
-	case <-mainGone:
-		return outcome{failed: true, upFor: time.Since(readyAt), msg: "its daemon is gone"}
-	case <-ctx.Done():
-		return stopped()
-	}
 }
 
 // post runs the ExecStartPost commands; ok is false when the start ends
@@ -848,13 +633,13 @@ func makeJobDirs(dirs []wire.JobDir, id *jobIdentity) error {
 			mode = 0o755
 		}
 		if err := os.MkdirAll(d.Path, 0o755); err != nil {
-			return fmt.Errorf("directory %s: %v", d.Path, unwrapPathError(err))
+			return fmt.Errorf("directory %s: %w", d.Path, unwrapPathError(err))
 		}
 		if err := os.Chown(d.Path, id.uid, id.gid); err != nil {
-			return fmt.Errorf("directory %s: %v", d.Path, unwrapPathError(err))
+			return fmt.Errorf("directory %s: %w", d.Path, unwrapPathError(err))
 		}
 		if err := unix.Chmod(d.Path, uint32(mode)); err != nil {
-			return fmt.Errorf("directory %s: %v", d.Path, err)
+			return fmt.Errorf("directory %s: %w", d.Path, err)
 		}
 	}
 	return nil

@@ -55,11 +55,11 @@ func resolveIdentity(spec *wire.Job) (*jobIdentity, error) {
 			if optional && os.IsNotExist(err) {
 				continue
 			}
-			return nil, fmt.Errorf("environment file %s: %v", f, unwrapPathError(err))
+			return nil, fmt.Errorf("environment file %s: %w", f, unwrapPathError(err))
 		}
 		vars, err := parseEnvFile(b)
 		if err != nil {
-			return nil, fmt.Errorf("environment file %s: %v", f, err)
+			return nil, fmt.Errorf("environment file %s: %w", f, err)
 		}
 		id.env = mergeEnv(id.env, vars)
 	}

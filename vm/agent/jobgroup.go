@@ -88,12 +88,12 @@ func newCgroup(dir string) (*cgroup, error) {
 		os.Remove(dir)
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("making cgroup %s: %v", dir, unwrapPathError(err))
+		return nil, fmt.Errorf("making cgroup %s: %w", dir, unwrapPathError(err))
 	}
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		os.Remove(dir)
-		return nil, fmt.Errorf("opening cgroup %s: %v", dir, err)
+		return nil, fmt.Errorf("opening cgroup %s: %w", dir, err)
 	}
 	return &cgroup{dir: dir, fd: fd}, nil
 }
@@ -167,7 +167,7 @@ func cgroupRoot(dir string) error {
 		return err
 	}
 	if err := unix.Mount("cgroup2", dir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("mounting cgroup2 on %s: %v", dir, err)
+		return fmt.Errorf("mounting cgroup2 on %s: %w", dir, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err != nil {
 		return errors.New("no cgroup.procs after mounting cgroup2")

@@ -101,11 +101,11 @@ func openSinks(name string, out *jobOutput, stdout, stderr string, console io.Wr
 			return w, nil // stdout and stderr to one file: one descriptor, lines whole
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, fmt.Errorf("output file %s: %v", path, unwrapPathError(err))
+			return nil, fmt.Errorf("output file %s: %w", path, unwrapPathError(err))
 		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
-			return nil, fmt.Errorf("output file %s: %v", path, unwrapPathError(err))
+			return nil, fmt.Errorf("output file %s: %w", path, unwrapPathError(err))
 		}
 		s.files = append(s.files, f)
 		w := &prefixWriter{w: f, mu: &sync.Mutex{}}

@@ -60,7 +60,7 @@ func checkReady(rs []wire.Ready) error {
 		}
 		if r.Log != "" {
 			if _, err := regexp.Compile(r.Log); err != nil {
-				return fmt.Errorf("ready log pattern: %v", err)
+				return fmt.Errorf("ready log pattern: %w", err)
 			}
 		}
 	}
@@ -131,7 +131,7 @@ func newNotifySocket(job string) (*notifySocket, error) {
 	}
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
 	if err != nil {
-		return nil, fmt.Errorf("notify socket: %v", err)
+		return nil, fmt.Errorf("notify socket: %w", err)
 	}
 	n := &notifySocket{name: name, conn: conn, ready: make(chan struct{}), done: make(chan struct{})}
 	go n.read()

@@ -23,27 +23,37 @@ import (
 // devices while the module loads, so it is normally there at once.
 const linkWait = 10 * time.Second
 
+// bootNetwork is what prepareNetwork did before hello, for
+// configureNetwork.
+type bootNetwork struct {
+	loUp bool // the loopback interface is up
+	// nics are the virtio NICs found, in PCI address order, with their
+	// indexes and duplicate address detection off.
+	nics []nic
+}
+
 // prepareNetwork does, before hello, what is the same in every machine of
 // a shape: it brings the loopback interface up, finds the virtio NICs
-// (their names, PCI addresses and indexes, see bootNICs) and turns off
-// IPv6 duplicate address detection on them. A machine revived from a boot
-// snapshot then only gives its NICs their MACs and addresses: under
-// software emulation, every kernel path it runs afresh costs its QEMU the
-// translation of that code.
-func prepareNetwork() error {
+// (their names, PCI addresses and indexes) and turns off IPv6 duplicate
+// address detection on them. A machine revived from a boot snapshot then
+// only gives its NICs their MACs and addresses: under software emulation,
+// every kernel path it runs afresh costs its QEMU the translation of that
+// code. What it did is in bn, even when it fails.
+func prepareNetwork() (bn *bootNetwork, err error) {
+	bn = &bootNetwork{}
 	nl, err := dialNetlink()
 	if err != nil {
-		return fmt.Errorf("bringing up lo: %v", err)
+		return bn, fmt.Errorf("bringing up lo: %w", err)
 	}
 	defer nl.close()
 	lo, err := ifindex("lo")
 	if err != nil {
-		return fmt.Errorf("bringing up lo: %v", err)
+		return bn, fmt.Errorf("bringing up lo: %w", err)
 	}
 	if err := nl.linkUp(lo); err != nil {
-		return fmt.Errorf("bringing up lo: %v", err)
+		return bn, fmt.Errorf("bringing up lo: %w", err)
 	}
-	loUp = true
+	bn.loUp = true
 	want := countPCIDevices(virtioVendor, virtioNetIDs)
 	deadline := time.Now().Add(linkWait)
 	nics := virtioNICs()
@@ -53,29 +63,22 @@ func prepareNetwork() error {
 	}
 	for i := range nics {
 		if nics[i].index, err = ifindex(nics[i].name); err != nil {
-			return err
+			return bn, err
 		}
 		if err := noDAD(nics[i].name); err != nil {
-			return err
+			return bn, err
 		}
 	}
-	bootNICs = nics
-	return nil
+	bn.nics = nics
+	return bn, nil
 }
-
-// loUp says that prepareNetwork brought the loopback interface up.
-var loUp bool
-
-// bootNICs are the virtio NICs prepareNetwork found, in PCI address order,
-// with their indexes and duplicate address detection off.
-var bootNICs []nic
 
 // noDAD turns off IPv6 duplicate address detection on the interface: its
 // addresses, and the link-local one the kernel makes when the link comes
 // up, are usable at once. Nothing else on a test network claims them.
 func noDAD(name string) error {
 	if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/accept_dad", []byte("0"), 0); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("interface %s: turning off duplicate address detection: %v", name, err)
+		return fmt.Errorf("interface %s: turning off duplicate address detection: %w", name, err)
 	}
 	return nil
 }
@@ -86,37 +89,37 @@ func noDAD(name string) error {
 // rtnetlink itself: no ip(8), no process started. IPv6 addresses skip
 // duplicate address detection, so they are usable as soon as this
 // returns. The error names the interface and address that failed.
-func configureNetwork(ifs []wire.Interface) error {
-	if loUp && len(ifs) == 0 {
+func configureNetwork(bn *bootNetwork, ifs []wire.Interface) error {
+	if bn.loUp && len(ifs) == 0 {
 		return nil
 	}
 	nl, err := dialNetlink()
 	if err != nil {
-		return fmt.Errorf("configuring the network: %v", err)
+		return fmt.Errorf("configuring the network: %w", err)
 	}
 	defer nl.close()
-	if !loUp {
+	if !bn.loUp {
 		lo, err := ifindex("lo")
 		if err != nil {
-			return fmt.Errorf("configuring the network: %v", err)
+			return fmt.Errorf("configuring the network: %w", err)
 		}
 		if err := nl.linkUp(lo); err != nil {
-			return fmt.Errorf("bringing up lo: %v", err)
+			return fmt.Errorf("bringing up lo: %w", err)
 		}
-		loUp = true
+		bn.loUp = true
 	}
 	if len(ifs) == 0 {
 		return nil
 	}
-	nics := bootNICs
+	nics := bn.nics
 	names, err := match(ifs, nics)
 	if err != nil {
 		// Not the NICs seen before hello: look again, waiting for them.
 		if nics, err = waitNICs(ifs, linkWait); err != nil {
-			return fmt.Errorf("configuring the network: %v", err)
+			return fmt.Errorf("configuring the network: %w", err)
 		}
 		if names, err = match(ifs, nics); err != nil {
-			return fmt.Errorf("configuring the network: %v", err)
+			return fmt.Errorf("configuring the network: %w", err)
 		}
 	}
 	for i, ifc := range ifs {
@@ -124,12 +127,12 @@ func configureNetwork(ifs []wire.Interface) error {
 		name := n.name
 		hw, err := net.ParseMAC(ifc.MAC)
 		if err != nil {
-			return fmt.Errorf("interface %s: MAC %q: %v", name, ifc.MAC, err)
+			return fmt.Errorf("interface %s: MAC %q: %w", name, ifc.MAC, err)
 		}
 		idx := n.index
 		if idx == 0 {
 			if idx, err = ifindex(name); err != nil {
-				return fmt.Errorf("interface %s (%s): %v", name, hw, err)
+				return fmt.Errorf("interface %s (%s): %w", name, hw, err)
 			}
 			if err := noDAD(name); err != nil {
 				return err
@@ -138,7 +141,7 @@ func configureNetwork(ifs []wire.Interface) error {
 		// While the link is down, before it sends anything: the switch and
 		// the other machines only ever see the MAC the host chose.
 		if err := nl.setMAC(idx, hw); err != nil {
-			return fmt.Errorf("interface %s: setting its MAC to %s: %v", name, hw, err)
+			return fmt.Errorf("interface %s: setting its MAC to %s: %w", name, hw, err)
 		}
 		for _, a := range ifc.Addrs {
 			p, err := netip.ParsePrefix(a)
@@ -146,15 +149,15 @@ func configureNetwork(ifs []wire.Interface) error {
 				return fmt.Errorf("interface %s (%s): address %q: want an address with its prefix length, such as 192.168.1.2/24 or 2001:db8:1::2/64", name, hw, a)
 			}
 			if err := nl.addAddr(idx, p); err != nil {
-				return fmt.Errorf("interface %s (%s): adding address %s: %v", name, hw, p, err)
+				return fmt.Errorf("interface %s (%s): adding address %s: %w", name, hw, p, err)
 			}
 		}
 		if err := nl.linkUp(idx); err != nil {
-			return fmt.Errorf("interface %s (%s): bringing it up: %v", name, hw, err)
+			return fmt.Errorf("interface %s (%s): bringing it up: %w", name, hw, err)
 		}
 		if ifc.Gateway != "" {
 			if err := nl.addDefaultRoute(idx, ifc.Gateway); err != nil {
-				return fmt.Errorf("interface %s (%s): default route: %v", name, hw, err)
+				return fmt.Errorf("interface %s (%s): default route: %w", name, hw, err)
 			}
 		}
 	}
@@ -165,7 +168,7 @@ func configureNetwork(ifs []wire.Interface) error {
 func ifindex(name string) (int32, error) {
 	b, err := os.ReadFile("/sys/class/net/" + name + "/ifindex")
 	if err != nil {
-		return 0, fmt.Errorf("reading the index of %s: %v", name, err)
+		return 0, fmt.Errorf("reading the index of %s: %w", name, err)
 	}
 	i, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 32)
 	if err != nil {
@@ -184,11 +187,11 @@ type netlink struct {
 func dialNetlink() (*netlink, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
-		return nil, fmt.Errorf("opening an rtnetlink socket: %v", err)
+		return nil, fmt.Errorf("opening an rtnetlink socket: %w", err)
 	}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("binding the rtnetlink socket: %v", err)
+		return nil, fmt.Errorf("binding the rtnetlink socket: %w", err)
 	}
 	return &netlink{fd: fd}, nil
 }
@@ -270,7 +273,7 @@ func (nl *netlink) request(typ, flags uint16, body []byte) error {
 	binary.NativeEndian.PutUint32(msg[8:], nl.seq)
 	msg = append(msg, body...)
 	if err := unix.Sendto(nl.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("sending to rtnetlink: %v", err)
+		return fmt.Errorf("sending to rtnetlink: %w", err)
 	}
 	buf := make([]byte, 8192)
 	for {
@@ -279,7 +282,7 @@ func (nl *netlink) request(typ, flags uint16, body []byte) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("reading from rtnetlink: %v", err)
+			return fmt.Errorf("reading from rtnetlink: %w", err)
 		}
 		for b := buf[:n]; len(b) >= unix.SizeofNlMsghdr; {
 			l := int(binary.NativeEndian.Uint32(b[0:]))

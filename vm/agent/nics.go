@@ -38,7 +38,7 @@ func waitNICs(ifs []wire.Interface, wait time.Duration) ([]nic, error) {
 			for _, n := range nics {
 				have = append(have, n.name+" at "+n.pci)
 			}
-			return nil, fmt.Errorf("%v after %s; the guest has: %s", err, wait, strings.Join(have, ", "))
+			return nil, fmt.Errorf("%w after %s; the guest has: %s", err, wait, strings.Join(have, ", "))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,96 +30,61 @@ const hangupGrace = time.Second
 // it. End of input, or cancelling the request, hangs the terminal up
 // (SIGHUP); whatever still runs hangupGrace later is killed.
 func (s *Server) execTTY(ctx context.Context, r *request, req wire.Request) wire.Result {
-	cred, env, home, err := identity(req.User)
+	c, err := resolveCommand(req)
 	if err != nil {
 		return wire.Result{Error: err.Error()}
 	}
-	env = mergeEnv(env, req.Env)
-	var path string
-	argv := req.Argv
-	switch {
-	case req.Shell != "":
-		argv = []string{"/bin/sh", "-c", req.Shell}
-	case len(argv) == 0:
-		// A login shell: argv[0] starts with "-".
-		path = loginShell(req.User)
-		argv = []string{"-" + filepath.Base(path)}
-	}
-	if path == "" {
-		if path, err = lookPath(argv[0], envValue(env, "PATH")); err != nil {
-			return wire.Result{Error: err.Error()}
-		}
-	}
-	dir := req.Dir
-	if dir == "" {
-		dir = "/"
-		if st, err := os.Stat(home); err == nil && st.IsDir() {
-			dir = home
-		}
-	}
-
 	master, slave, err := openPTY()
 	if err != nil {
 		return wire.Result{Error: fmt.Sprintf("exec on a terminal: %v", err)}
 	}
 	setWinsize(master, *req.TTY)
 	attr := &os.ProcAttr{
-		Dir:   dir,
-		Env:   env,
+		Dir:   c.dir,
+		Env:   c.env,
 		Files: []*os.File{slave, slave, slave},
-		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Credential: cred},
+		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Credential: c.cred},
 	}
-	pid, exited, err := s.reaper.Start(path, argv, attr)
+	pid, exited, err := s.reaper.Start(c.path, c.argv, attr)
 	slave.Close()
 	if err != nil {
 		master.Close()
-		return wire.Result{Error: fmt.Sprintf("exec %s: %v", argv[0], unwrapPathError(err))}
+		return wire.Result{Error: fmt.Sprintf("exec %s: %v", c.argv[0], unwrapPathError(err))}
 	}
+	t := &terminal{master: master}
+	return statusResult(s.runOnTerminal(ctx, r, t, pid, exited))
+}
 
-	var hangup sync.Once
-	hangUp := func() { hangup.Do(func() { master.Close() }) } // the kernel sends SIGHUP to the session
+// terminal is the master end of a program's pseudo-terminal.
+type terminal struct {
+	master *os.File
+	hangup sync.Once
+}
 
+// hangUp closes the master: the kernel sends SIGHUP to the session.
+func (t *terminal) hangUp() { t.hangup.Do(func() { t.master.Close() }) }
+
+// runOnTerminal streams the terminal's output and types the host's input
+// into it, on goroutines it waits for, until the program pid exits: the
+// terminal is hung up at the end of input or when ctx is done, and the
+// program's group killed hangupGrace later.
+func (s *Server) runOnTerminal(ctx context.Context, r *request, t *terminal, pid int, exited <-chan syscall.WaitStatus) syscall.WaitStatus {
 	var output, input sync.WaitGroup
 	output.Add(1)
 	go func() {
 		defer output.Done()
 		// Ends with EIO once no process has the terminal open, or when
 		// the master is closed.
-		io.Copy(wire.StreamWriter{W: s.w, ID: r.id, Type: wire.TypeStdout}, master)
+		io.Copy(wire.StreamWriter{W: s.w, ID: r.id, Type: wire.TypeStdout}, t.master)
 	}()
 	inputEnded := make(chan struct{})
 	input.Add(1)
 	go func() {
 		defer input.Done()
 		defer close(inputEnded)
-		io.Copy(master, r.stdin)
+		io.Copy(t.master, r.stdin)
 	}()
-
-	var ws syscall.WaitStatus
-	var kill <-chan time.Time
-	cancelled := ctx.Done()
-wait:
-	for {
-		select {
-		case ws = <-exited:
-			break wait
-		case size := <-r.resize:
-			setWinsize(master, size)
-		case <-inputEnded:
-			inputEnded = nil
-			hangUp()
-			kill = time.After(hangupGrace)
-		case <-cancelled:
-			cancelled = nil
-			hangUp()
-			if kill == nil {
-				kill = time.After(hangupGrace)
-			}
-		case <-kill:
-			unix.Kill(-pid, unix.SIGKILL)
-			kill = nil
-		}
-	}
+	ws := s.superviseTerminal(ctx, r, t, pid, exited, inputEnded)
 
 	// Background processes may keep the terminal open: read what the
 	// program wrote, but not forever.
@@ -129,22 +93,42 @@ wait:
 	select {
 	case <-drained:
 	case <-time.After(drainGrace):
-		hangUp()
+		t.hangUp()
 		<-drained
 	}
-	hangUp()
+	t.hangUp()
 	r.stdin.close()
 	input.Wait()
+	return ws
+}
 
-	res := wire.Result{}
-	switch {
-	case ws.Exited():
-		res.Exit = ws.ExitStatus()
-	case ws.Signaled():
-		res.Exit = 128 + int(ws.Signal())
-		res.Signal = unix.SignalName(ws.Signal())
+// superviseTerminal waits for the program pid to exit, resizing its
+// terminal as asked, hanging it up at the end of input or when ctx is
+// done, and killing its group hangupGrace after a hang-up.
+func (s *Server) superviseTerminal(ctx context.Context, r *request, t *terminal, pid int, exited <-chan syscall.WaitStatus, inputEnded <-chan struct{}) syscall.WaitStatus {
+	var kill <-chan time.Time
+	cancelled := ctx.Done()
+	for {
+		select {
+		case ws := <-exited:
+			return ws
+		case size := <-r.resize:
+			setWinsize(t.master, size)
+		case <-inputEnded:
+			inputEnded = nil
+			t.hangUp()
+			kill = time.After(hangupGrace)
+		case <-cancelled:
+			cancelled = nil
+			t.hangUp()
+			if kill == nil {
+				kill = time.After(hangupGrace)
+			}
+		case <-kill:
+			unix.Kill(-pid, unix.SIGKILL)
+			kill = nil
+		}
 	}
-	return res
 }
 
 // openPTY returns the master and slave ends of a new pseudo-terminal.
@@ -156,7 +140,7 @@ func openPTY() (master, slave *os.File, err error) {
 	var n int
 	err = control(master, func(fd int) error {
 		if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-			return fmt.Errorf("unlocking the terminal: %v", err)
+			return fmt.Errorf("unlocking the terminal: %w", err)
 		}
 		var err error
 		n, err = unix.IoctlGetInt(fd, unix.TIOCGPTN)

@@ -24,7 +24,7 @@ const (
 // over 9p, read-only, under an overlay whose upper layer is the machine's
 // disk (or memory, for a machine without one). It then writes the requested files, switches into the new root and
 // configures the network interfaces.
-func configure(_ context.Context, req wire.Request) error {
+func configure(_ context.Context, req wire.Request, bn *bootNetwork) error {
 	trace("configure")
 	// Before anything draws a random number: a machine revived from a boot
 	// snapshot shares its generator's state with every other one until now.
@@ -45,7 +45,7 @@ func configure(_ context.Context, req wire.Request) error {
 	// cache=loose: the host root does not change under a running test, and
 	// caching pages in the guest is what makes programs start fast over 9p.
 	if err := unix.Mount(tag, lowerDir, "9p", unix.MS_RDONLY, "trans=virtio,version=9p2000.L,msize=512000,cache=loose"); err != nil {
-		return fmt.Errorf("mounting the host root (9p tag %q): %v", tag, err)
+		return fmt.Errorf("mounting the host root (9p tag %q): %w", tag, err)
 	}
 	trace("9p root mounted")
 	if err := mountUpper(req.Disk); err != nil {
@@ -55,7 +55,7 @@ func configure(_ context.Context, req wire.Request) error {
 	upper, work := filepath.Join(diskDir, "upper"), filepath.Join(diskDir, "work")
 	for _, d := range []string{upper, work} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("preparing the overlay: %v", err)
+			return fmt.Errorf("preparing the overlay: %w", err)
 		}
 	}
 	// The guest's /tmp starts empty rather than showing the host's: an
@@ -63,16 +63,16 @@ func configure(_ context.Context, req wire.Request) error {
 	tmp := filepath.Join(upper, "tmp")
 	if _, err := os.Stat(tmp); os.IsNotExist(err) {
 		if err := os.Mkdir(tmp, 0o1777); err != nil {
-			return fmt.Errorf("preparing /tmp: %v", err)
+			return fmt.Errorf("preparing /tmp: %w", err)
 		}
 		os.Chmod(tmp, 0o1777|os.ModeSticky)
 		if err := unix.Setxattr(tmp, "trusted.overlay.opaque", []byte("y"), 0); err != nil {
-			return fmt.Errorf("making /tmp opaque: %v", err)
+			return fmt.Errorf("making /tmp opaque: %w", err)
 		}
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lowerDir, upper, work)
 	if err := unix.Mount("overlay", newRoot, "overlay", 0, opts); err != nil {
-		return fmt.Errorf("mounting the overlay root (%s): %v", opts, err)
+		return fmt.Errorf("mounting the overlay root (%s): %w", opts, err)
 	}
 	if err := writeConfigFiles(newRoot, req.Files); err != nil {
 		return err
@@ -84,11 +84,11 @@ func configure(_ context.Context, req wire.Request) error {
 	trace("switched root")
 	if req.Hostname != "" {
 		if err := unix.Sethostname([]byte(req.Hostname)); err != nil {
-			return fmt.Errorf("setting the host name: %v", err)
+			return fmt.Errorf("setting the host name: %w", err)
 		}
 	}
 	unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, "")
-	err := configureNetwork(req.Interfaces)
+	err := configureNetwork(bn, req.Interfaces)
 	trace("network configured")
 	return err
 }
@@ -100,7 +100,7 @@ func configure(_ context.Context, req wire.Request) error {
 func mountUpper(disk string) error {
 	if disk == "" {
 		if err := unix.Mount("tmpfs", diskDir, "tmpfs", 0, "mode=0755"); err != nil {
-			return fmt.Errorf("mounting a tmpfs for the upper layer: %v", err)
+			return fmt.Errorf("mounting a tmpfs for the upper layer: %w", err)
 		}
 		return nil
 	}
@@ -109,7 +109,7 @@ func mountUpper(disk string) error {
 	// no_prefetch_block_bitmaps: nor reading every group's block bitmap
 	// ahead, in a kernel thread started for that.
 	if err := unix.Mount("/dev/"+disk, diskDir, "ext4", 0, "noinit_itable,no_prefetch_block_bitmaps"); err != nil {
-		return fmt.Errorf("mounting the machine disk /dev/%s: %v", disk, err)
+		return fmt.Errorf("mounting the machine disk /dev/%s: %w", disk, err)
 	}
 	return nil
 }
@@ -120,22 +120,22 @@ func mountUpper(disk string) error {
 func switchRoot() error {
 	for _, d := range []string{"/dev", "/proc", "/sys"} {
 		if err := unix.Mount(d, newRoot+d, "", unix.MS_MOVE, ""); err != nil {
-			return fmt.Errorf("moving %s into the new root: %v", d, err)
+			return fmt.Errorf("moving %s into the new root: %w", d, err)
 		}
 	}
 	// /dev/pts and /dev/shm came along with /dev (see earlyMounts).
 	os.MkdirAll(newRoot+"/run", 0o755)
 	if err := unix.Mount("tmpfs", newRoot+"/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
-		return fmt.Errorf("mounting tmpfs on /run: %v", err)
+		return fmt.Errorf("mounting tmpfs on /run: %w", err)
 	}
 	if err := os.Chdir(newRoot); err != nil {
 		return err
 	}
 	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
-		return fmt.Errorf("moving the new root onto /: %v", err)
+		return fmt.Errorf("moving the new root onto /: %w", err)
 	}
 	if err := unix.Chroot("."); err != nil {
-		return fmt.Errorf("entering the new root: %v", err)
+		return fmt.Errorf("entering the new root: %w", err)
 	}
 	return os.Chdir("/")
 }

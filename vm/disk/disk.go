@@ -6,12 +6,15 @@ package disk
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/vmtest/vmtest/internal/hostcmd"
 )
 
 // DefaultSize is the apparent size of a new image. The file is sparse: it
@@ -26,7 +29,8 @@ type Image struct {
 
 // Create makes a fresh sparse ext4 image of size bytes at path, replacing
 // any file there. It fails with an install hint when mke2fs is missing.
-func Create(path string, size int64) (Image, error) {
+// When ctx ends first, mke2fs is killed and nothing is left at path.
+func Create(ctx context.Context, path string, size int64) (Image, error) {
 	mke2fs, err := Tool("mke2fs", "e2fsprogs")
 	if err != nil {
 		return Image{}, err
@@ -34,32 +38,36 @@ func Create(path string, size int64) (Image, error) {
 	os.Remove(path)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return Image{}, fmt.Errorf("creating disk image: %v", err)
+		return Image{}, fmt.Errorf("creating disk image: %w", err)
 	}
 	err = f.Truncate(size)
 	f.Close()
 	if err != nil {
 		os.Remove(path)
-		return Image{}, fmt.Errorf("sizing disk image %s: %v", path, err)
+		return Image{}, fmt.Errorf("sizing disk image %s: %w", path, err)
 	}
 	// Lazy inode tables and journal keep formatting instant; the agent mounts
 	// with noinit_itable so the guest does not zero them either. No reserved
 	// blocks: nobody but the test uses this file system.
-	cmd := exec.Command(mke2fs, "-q", "-F", "-t", "ext4", "-m", "0",
+	cmd := hostcmd.Command(ctx, mke2fs, "-q", "-F", "-t", "ext4", "-m", "0",
 		"-E", "lazy_itable_init=1,lazy_journal_init=1", "-L", "vmtest", path)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		os.Remove(path)
-		return Image{}, fmt.Errorf("mke2fs %s: %v: %s", path, err, bytes.TrimSpace(out.Bytes()))
+		if ctx.Err() != nil {
+			return Image{}, fmt.Errorf("mke2fs %s: %w", path, context.Cause(ctx))
+		}
+		return Image{}, fmt.Errorf("mke2fs %s: %w: %s", path, err, bytes.TrimSpace(out.Bytes()))
 	}
 	return Image{Path: path, Format: "raw"}, nil
 }
 
 // Keep returns the persistent qcow2 image at path (./<name>.qcow2 for
 // interactive use), creating it from a fresh ext4 image when it does not
-// exist yet. scratch is a directory for the temporary raw image.
-func Keep(path, scratch string, size int64) (Image, error) {
+// exist yet. scratch is a directory for the temporary raw image. When ctx
+// ends first, the programs making it are killed and nothing is left.
+func Keep(ctx context.Context, path, scratch string, size int64) (Image, error) {
 	if st, err := os.Stat(path); err == nil {
 		if st.IsDir() {
 			return Image{}, fmt.Errorf("disk %s is a directory, want a qcow2 image", path)
@@ -70,16 +78,19 @@ func Keep(path, scratch string, size int64) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	raw, err := Create(filepath.Join(scratch, filepath.Base(path)+".raw"), size)
+	raw, err := Create(ctx, filepath.Join(scratch, filepath.Base(path)+".raw"), size)
 	if err != nil {
 		return Image{}, err
 	}
 	defer os.Remove(raw.Path)
 	tmp := path + ".tmp"
-	out, err := exec.Command(qemuImg, "convert", "-f", "raw", "-O", "qcow2", raw.Path, tmp).CombinedOutput()
+	out, err := hostcmd.Command(ctx, qemuImg, "convert", "-f", "raw", "-O", "qcow2", raw.Path, tmp).CombinedOutput()
 	if err != nil {
 		os.Remove(tmp)
-		return Image{}, fmt.Errorf("qemu-img convert to %s: %v: %s", path, err, bytes.TrimSpace(out))
+		if ctx.Err() != nil {
+			return Image{}, fmt.Errorf("qemu-img convert to %s: %w", path, context.Cause(ctx))
+		}
+		return Image{}, fmt.Errorf("qemu-img convert to %s: %w: %s", path, err, bytes.TrimSpace(out))
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
@@ -122,7 +133,7 @@ func Size(img Image) (int64, error) {
 	// size, cluster bits, then the virtual size (all big-endian).
 	var h [32]byte
 	if _, err := io.ReadFull(f, h[:]); err != nil {
-		return 0, fmt.Errorf("reading the qcow2 header of %s: %v", img.Path, err)
+		return 0, fmt.Errorf("reading the qcow2 header of %s: %w", img.Path, err)
 	}
 	if string(h[:4]) != "QFI\xfb" {
 		return 0, fmt.Errorf("%s is not a qcow2 image", img.Path)

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"context"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -8,7 +9,7 @@ import (
 
 func TestSize(t *testing.T) {
 	dir := t.TempDir()
-	raw, err := Create(filepath.Join(dir, "a.img"), 1<<30)
+	raw, err := Create(context.Background(), filepath.Join(dir, "a.img"), 1<<30)
 	if err != nil {
 		t.Skip(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/vmtest/vmtest/internal/hostcmd"
 )
 
 // UpperDir is where, inside a machine's disk, the agent keeps the
@@ -48,11 +50,11 @@ func Extract(ctx context.Context, img Image, guestDir, dst string) error {
 	}
 	// 0: clean; 1: the journal was replayed (or something fixed). Above:
 	// left uncorrected, which journal_only cannot cause by itself.
-	cmd := exec.CommandContext(ctx, e2fsck, "-p", "-E", "journal_only", img.Path)
+	cmd := hostcmd.Command(ctx, e2fsck, "-p", "-E", "journal_only", img.Path)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() > 1 {
-			return fmt.Errorf("replaying the journal of %s: e2fsck: %v: %s", img.Path, err, bytes.TrimSpace(out))
+			return fmt.Errorf("replaying the journal of %s: e2fsck: %w: %s", img.Path, err, bytes.TrimSpace(out))
 		}
 	}
 	src := path.Join(UpperDir, path.Clean(guestDir))
@@ -67,10 +69,10 @@ func Extract(ctx context.Context, img Image, guestDir, dst string) error {
 	}
 	defer os.RemoveAll(scratch)
 	var stderr bytes.Buffer
-	cmd = exec.CommandContext(ctx, debugfs, "-R", "rdump "+debugfsWord(src)+" "+debugfsWord(scratch), img.Path)
+	cmd = hostcmd.Command(ctx, debugfs, "-R", "rdump "+debugfsWord(src)+" "+debugfsWord(scratch), img.Path)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("reading %s from %s: debugfs: %v: %s", guestDir, img.Path, err, bytes.TrimSpace(stderr.Bytes()))
+		return fmt.Errorf("reading %s from %s: debugfs: %w: %s", guestDir, img.Path, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	got := filepath.Join(scratch, path.Base(src))
 	if _, err := os.Stat(got); err != nil {

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -15,7 +16,7 @@ import (
 // commands at spaces).
 func TestExtract(t *testing.T) {
 	dir := t.TempDir()
-	img, err := Create(filepath.Join(dir, "disk.img"), 64<<20)
+	img, err := Create(context.Background(), filepath.Join(dir, "disk.img"), 64<<20)
 	if err != nil {
 		t.Fatal(err)
 	}

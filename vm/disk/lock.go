@@ -38,7 +38,7 @@ func Lock(path string) (release func() error, err error) {
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, &LockedError{Path: path, PID: holder(f)}
 		}
-		return nil, fmt.Errorf("locking %s: %v", path, err)
+		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	return f.Close, nil
 }

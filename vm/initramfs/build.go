@@ -41,6 +41,41 @@ type Spec struct {
 	CacheDir string // where the image is cached (see package cache)
 }
 
+// resolveGroups resolves the boot modules and each on-demand group of s:
+// mods is all of them, boot modules first; groups the group names in
+// order; order the modules of each group ("order" for the boot modules),
+// each group listing what it adds to the boot modules and to the groups
+// before it.
+func resolveGroups(s Spec) (mods, groups []string, order map[string][]string, err error) {
+	if mods, err = Resolve(s.ModulesDir, s.Modules); err != nil {
+		return nil, nil, nil, err
+	}
+	groups = make([]string, 0, len(s.OnDemand))
+	for g := range s.OnDemand {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	seen := map[string]bool{}
+	for _, m := range mods {
+		seen[m] = true
+	}
+	order = map[string][]string{"order": mods}
+	for _, g := range groups {
+		gm, err := Resolve(s.ModulesDir, s.OnDemand[g])
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for _, m := range gm {
+			if !seen[m] {
+				seen[m] = true
+				order[g] = append(order[g], m)
+				mods = append(mods, m)
+			}
+		}
+	}
+	return mods, groups, order, nil
+}
+
 // Build returns the path of an initramfs for s, building it unless the cache
 // holds it already. The image, <CacheDir>/initramfs-<hash>.cpio, contains:
 //
@@ -73,34 +108,9 @@ func Build(s Spec) (string, error) {
 	if err := checkStatic(s.Agent, agent); err != nil {
 		return "", err
 	}
-	mods, err := Resolve(s.ModulesDir, s.Modules)
+	mods, groups, order, err := resolveGroups(s)
 	if err != nil {
 		return "", err
-	}
-	// Each on-demand group, in name order, lists what it adds to the boot
-	// modules and to the groups before it.
-	groups := make([]string, 0, len(s.OnDemand))
-	for g := range s.OnDemand {
-		groups = append(groups, g)
-	}
-	sort.Strings(groups)
-	seen := map[string]bool{}
-	for _, m := range mods {
-		seen[m] = true
-	}
-	order := map[string][]string{"order": mods}
-	for _, g := range groups {
-		gm, err := Resolve(s.ModulesDir, s.OnDemand[g])
-		if err != nil {
-			return "", err
-		}
-		for _, m := range gm {
-			if !seen[m] {
-				seen[m] = true
-				order[g] = append(order[g], m)
-				mods = append(mods, m)
-			}
-		}
 	}
 
 	agentSum := sha256.Sum256(agent)
@@ -194,7 +204,7 @@ func stripSignature(m []byte) []byte {
 func checkStatic(name string, data []byte) error {
 	f, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
-		return fmt.Errorf("agent binary %s is not an ELF executable (%v); want the vmtest binary built with CGO_ENABLED=0", name, err)
+		return fmt.Errorf("agent binary %s is not an ELF executable (%w); want the vmtest binary built with CGO_ENABLED=0", name, err)
 	}
 	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
 		return fmt.Errorf("agent binary %s is an ELF %s, not an executable; want the vmtest binary built with CGO_ENABLED=0", name, f.Type)

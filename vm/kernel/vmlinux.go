@@ -162,7 +162,7 @@ const xenElfnotePhys32Entry = 18
 func checkPVH(path string, vmlinux []byte) error {
 	f, err := elf.NewFile(bytes.NewReader(vmlinux))
 	if err != nil {
-		return fmt.Errorf("kernel %s: its payload unpacked to %d bytes that are not an ELF vmlinux (%v); the file looks damaged", path, len(vmlinux), err)
+		return fmt.Errorf("kernel %s: its payload unpacked to %d bytes that are not an ELF vmlinux (%w); the file looks damaged", path, len(vmlinux), err)
 	}
 	for _, p := range f.Progs {
 		if p.Type != elf.PT_NOTE {
@@ -170,7 +170,7 @@ func checkPVH(path string, vmlinux []byte) error {
 		}
 		notes, err := io.ReadAll(p.Open())
 		if err != nil {
-			return fmt.Errorf("kernel %s: its vmlinux has a damaged note segment: %v", path, err)
+			return fmt.Errorf("kernel %s: its vmlinux has a damaged note segment: %w", path, err)
 		}
 		align := 4
 		if p.Align == 8 {

@@ -37,6 +37,11 @@ const (
 // It supports LZMA2, optionally preceded by the x86 BCJ filter, and the
 // None, CRC32, CRC64 and SHA-256 checks, all of which it verifies. sizeHint,
 // if plausible, preallocates the output.
+//
+// It stays one function over 80 lines on purpose: it reads the stream in
+// the order of the format's specification (header, blocks, index, footer),
+// each bounds check next to the offset it guards, which a reader checks
+// against the specification line by line.
 func unxz(data []byte, sizeHint int) ([]byte, error) {
 	if len(data) < 12 || !bytes.Equal(data[:6], xzMagic) {
 		return nil, errors.New("no xz stream header")
@@ -145,7 +150,8 @@ func unxz(data []byte, sizeHint int) ([]byte, error) {
 }
 
 // xzBlock decodes the block whose header starts at data[pos] onto out and
-// returns the length of its header plus compressed data.
+// returns the length of its header plus compressed data. Like unxz it
+// follows the specification's block layout in one piece, on purpose.
 func xzBlock(data []byte, pos int, out *bytes.Buffer) (int, error) {
 	hlen := (int(data[pos]) + 1) * 4
 	if pos+hlen > len(data) {

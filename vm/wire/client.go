@@ -82,7 +82,7 @@ func (c *Client) read() {
 		if f.Type == TypeEvent {
 			var ev Event
 			if jerr := json.Unmarshal(f.Payload, &ev); jerr != nil {
-				err = fmt.Errorf("wire: malformed event from the guest: %v", jerr)
+				err = fmt.Errorf("wire: malformed event from the guest: %w", jerr)
 				break
 			}
 			if c.onEvent != nil {
@@ -126,7 +126,7 @@ func (c *Client) read() {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
 		err = ErrClosed
 	} else {
-		err = fmt.Errorf("%w: %v", ErrClosed, err)
+		err = fmt.Errorf("%w: %w", ErrClosed, err)
 	}
 	c.mu.Lock()
 	c.err = err
@@ -169,7 +169,7 @@ func (c *Client) Call(ctx context.Context, req Request, stdin io.Reader, stdout,
 	}
 	if err := c.w.JSON(id, TypeRequest, req); err != nil {
 		c.forget(id)
-		return Result{}, fmt.Errorf("%w: sending %s: %v", ErrClosed, req.Op, err)
+		return Result{}, fmt.Errorf("%w: sending %s: %w", ErrClosed, req.Op, err)
 	}
 	if stdin != nil {
 		go c.pump(id, stdin)

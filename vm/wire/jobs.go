@@ -27,10 +27,9 @@ const (
 	// when Job is empty, in Result.Jobs.
 	OpJobStatus = "job_status"
 	// OpJobWait waits until the job Request.Job is ready (JobRunning, or
-	// JobDone for a one-shot job), bounded by Request.TimeoutMS. It fails
-	// at once when the job has failed, exited, was stopped or skipped,
-	// and at the timeout with TimedOut; Result.Jobs holds the job's status
-	// either way.
+	// JobDone for a one-shot job), until the host cancels it. It fails
+	// at once when the job has failed, exited, was stopped or skipped;
+	// Result.Jobs holds the job's status either way.
 	OpJobWait = "job_wait"
 )
 

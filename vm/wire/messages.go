@@ -52,8 +52,10 @@ type Request struct {
 	// login shell runs.
 	TTY *WinSize `json:"tty,omitempty"`
 
-	// TimeoutMS bounds exec, wait_port and wait_file (0: no bound). On
-	// expiry an exec's process group is killed and Result.TimedOut is set.
+	// TimeoutMS is a hint: how long the host gives the request (0: no
+	// bound). The agent never ends a request by its own clock, which may
+	// run fast under software emulation: the host sends a Cancel frame at
+	// its deadline, and the agent then kills what the request started.
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 
 	// read_file, write_file, wait_file
@@ -130,11 +132,10 @@ type Result struct {
 	// fields are then meaningless.
 	Error string `json:"error,omitempty"`
 
-	// exec: the exit status, or -1 with Signal set when a signal killed
-	// the program.
-	Exit     int    `json:"exit"`
-	Signal   string `json:"signal,omitempty"`
-	TimedOut bool   `json:"timed_out,omitempty"`
+	// exec: the exit status, or 128+n with Signal set when signal n
+	// killed the program.
+	Exit   int    `json:"exit"`
+	Signal string `json:"signal,omitempty"`
 
 	// read_file
 	Size int64  `json:"size,omitempty"`
@@ -166,4 +167,4 @@ const PortName = "org.vmtest.agent"
 
 // ProtocolVersion changes whenever a message changes incompatibly. The host
 // refuses an agent that says another version.
-const ProtocolVersion = "1"
+const ProtocolVersion = "2"
