@@ -82,8 +82,13 @@ func (b *budget) start(thread *starlark.Thread) (done func()) {
 	}
 	b.mu.Lock()
 	b.threads[thread] = struct{}{}
-	if len(b.threads) == 1 && b.limits.Memory > 0 {
-		b.watch = startWatchdog(b)
+	if len(b.threads) == 1 {
+		// The first thread of a run of computation: steps count afresh.
+		b.steps.Store(0)
+		b.stopped.Store(false)
+		if b.limits.Memory > 0 {
+			b.watch = startWatchdog(b)
+		}
 	}
 	b.mu.Unlock()
 	return func() {
@@ -92,8 +97,6 @@ func (b *budget) start(thread *starlark.Thread) (done func()) {
 		var w *watchdog
 		if len(b.threads) == 0 {
 			w, b.watch = b.watch, nil
-			b.steps.Store(0)
-			b.stopped.Store(false)
 		}
 		b.mu.Unlock()
 		w.stop()
@@ -109,10 +112,14 @@ func (b *budget) charge(n uint64) bool {
 	return !b.stopped.Load()
 }
 
-// stop cancels every running thread with reason.
+// stop cancels every running thread with reason. With none running, it
+// does nothing: the next thread starts afresh.
 func (b *budget) stop(reason string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if len(b.threads) == 0 {
+		return
+	}
 	b.stopped.Store(true)
 	for t := range b.threads {
 		t.Cancel(reason)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.starlark.net/starlark"
+
 	"github.com/vmtest/vmtest/lang"
 )
 
@@ -83,5 +85,21 @@ func TestSizes(t *testing.T) {
 		if got := lang.FormatSize(n); got != want {
 			t.Errorf("FormatSize(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestLimitsAfresh: after a file went over its step limit, a later
+// thread of the same Loader (a line at the prompt after vmtest run -i)
+// counts its steps afresh, and its ranges give every element.
+func TestLimitsAfresh(t *testing.T) {
+	l := lang.New(lang.Config{Limits: lang.Limits{Steps: 1_000_000}})
+	if _, err := l.Exec(context.Background(), "t.star", "def f():\n    while True:\n        pass\nf()\n"); err == nil {
+		t.Fatal("an endless loop ended")
+	}
+	thread, release := l.NewThread(context.Background(), "prompt")
+	defer release()
+	v, err := starlark.Eval(thread, "<stdin>", "len(list(range(200000))) + len([i for i in range(10000)])", l.Predeclared())
+	if err != nil || v.String() != "210000" {
+		t.Errorf("got %v, %v; want 210000", v, err)
 	}
 }

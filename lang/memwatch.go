@@ -50,28 +50,36 @@ func (w *watchdog) stop() {
 }
 
 // overMemory returns the size of the heap's live objects if it is over
-// the limit, else 0.
+// the limit, else 0. What was live at the last garbage collection is
+// what counts; when the heap's objects (live or not yet swept) are over
+// the limit since then, it collects garbage to know, unless one it
+// forced found the heap far enough under the limit.
 func (b *budget) overMemory() uint64 {
 	max := b.limits.Memory
-	if h := heapObjects(); h <= max || h <= b.gcAt.Load() {
+	objects, live := heapStats()
+	if live > max {
+		return live
+	}
+	if objects <= max || objects <= b.gcAt.Load() {
 		return 0
 	}
 	runtime.GC()
-	h := heapObjects()
-	if h <= max {
-		b.gcAt.Store(h + max)
-		return 0
+	if objects, live = heapStats(); live > max {
+		return live
 	}
-	return h
+	b.gcAt.Store(objects + max)
+	return 0
 }
 
-// heapObjects returns the bytes of the heap's objects, live or not yet
-// swept.
-func heapObjects() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+// heapStats returns the bytes of the heap's objects, live or not yet
+// swept, and of those live at the last garbage collection.
+func heapStats() (objects, live uint64) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+	for i, p := range []*uint64{&objects, &live} {
+		if s[i].Value.Kind() == metrics.KindUint64 {
+			*p = s[i].Value.Uint64()
+		}
 	}
-	return s[0].Value.Uint64()
+	return objects, live
 }
