@@ -77,7 +77,7 @@ func build(file, only string, bf buildFlags) int {
 	}
 	ctx, stop := interruptibleCause()
 	defer stop()
-	machines, _, err := declared(ctx, file, bf.libs, bf.limits.limits, true, io.Discard)
+	machines, _, err := declared(ctx, file, bf.libs, bf.limits.Limits, true, io.Discard)
 	if err != nil {
 		fmt.Fprint(os.Stderr, runtime.Report(err))
 		return exitFailure

@@ -32,7 +32,7 @@ func TestStartScriptQuotes(t *testing.T) {
 	bf := buildFlags{libs: libFlag{dir}}
 	bf.boot.kernel = filepath.Join(dir, "vmlinuz")
 	bf.boot.accel = "tcg"
-	bf.limits.limits = lang.Limits{Steps: 5, Memory: lang.DefaultLimits.Memory}
+	bf.limits.Limits = lang.Limits{Steps: 5, Memory: lang.DefaultLimits.Memory}
 	script, err := startScript(fake, file, "m", bf)
 	if err != nil {
 		t.Fatal(err)

@@ -40,7 +40,7 @@ func cmdDeps(args []string) int {
 	defer stop()
 	var all []string
 	for _, file := range files {
-		pkgs, err := declaredPackages(ctx, file, libs, lf.limits)
+		pkgs, err := declaredPackages(ctx, file, libs, lf.Limits)
 		if err != nil {
 			fmt.Fprint(os.Stderr, runtime.Report(err))
 			return exitFailure

@@ -273,23 +273,23 @@ func orList(words []string) string {
 
 // limitFlags are the flags that bound a test file's computation (see
 // lang.Limits), on every verb that runs one.
-type limitFlags struct{ limits lang.Limits }
+type limitFlags struct{ lang.Limits }
 
 func (l *limitFlags) register(fs *flag.FlagSet) {
-	l.limits = lang.DefaultLimits
-	fs.Var(stepsFlag{&l.limits.Steps}, "max-steps", "stop the script after `N` steps of computation (an endless loop); 0: no limit")
-	fs.Var(sizeFlag{&l.limits.Memory}, "max-memory", "stop the script when vmtest's heap holds more than `SIZE` (such as 4GiB); 0: no limit")
+	l.Limits = lang.DefaultLimits
+	fs.Var(stepsFlag{&l.Steps}, "max-steps", "stop the script after `N` steps of computation (an endless loop); 0: no limit")
+	fs.Var(sizeFlag{&l.Memory}, "max-memory", "stop the script when vmtest's heap holds more than `SIZE` (such as 4GiB); 0: no limit")
 }
 
 // args returns the flags that give the limits, if they are not the
 // defaults, for a command line that runs the file again.
 func (l *limitFlags) args() []string {
 	var a []string
-	if l.limits.Steps != lang.DefaultLimits.Steps {
-		a = append(a, "--max-steps", strconv.FormatUint(l.limits.Steps, 10))
+	if l.Steps != lang.DefaultLimits.Steps {
+		a = append(a, "--max-steps", strconv.FormatUint(l.Steps, 10))
 	}
-	if l.limits.Memory != lang.DefaultLimits.Memory {
-		a = append(a, "--max-memory", sizeFlag{&l.limits.Memory}.String())
+	if l.Memory != lang.DefaultLimits.Memory {
+		a = append(a, "--max-memory", sizeFlag{&l.Memory}.String())
 	}
 	return a
 }

@@ -46,7 +46,7 @@ func cmdRepl(args []string) int {
 	}
 
 	ctx, stop := interruptibleCause()
-	s, err := openSession(ctx, sessionConfig{file: file, boot: bf, libs: libs, limits: lf.limits, outDir: filepath.Join(*out, testName(file)), term: os.Stdout, showScreens: display})
+	s, err := openSession(ctx, sessionConfig{file: file, boot: bf, libs: libs, limits: lf.Limits, outDir: filepath.Join(*out, testName(file)), term: os.Stdout, showScreens: display})
 	interrupted := ctx.Err() != nil
 	stop()
 	if err != nil {

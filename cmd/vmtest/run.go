@@ -176,7 +176,7 @@ func runFile(ctx context.Context, file string, rf runFlags, term io.Writer, colo
 		ShowScreens: rf.display,
 	})
 	defer net.Close()
-	script, loader := newScript(ctx, net, rf.libs, rf.limits.limits, func(_ *starlark.Thread, msg string) { log.Printf("%s", msg) })
+	script, loader := newScript(ctx, net, rf.libs, rf.limits.Limits, func(_ *starlark.Thread, msg string) { log.Printf("%s", msg) })
 	start := time.Now()
 	globals, err := loader.ExecFile(ctx, file)
 	if err == nil {

@@ -138,7 +138,7 @@ func startForeground(file string, sf startFlags) int {
 	defer intr.stop()
 	ctx := intr.ctx
 
-	machines, _, err := declared(ctx, file, sf.libs, sf.limits.limits, false, io.Discard)
+	machines, _, err := declared(ctx, file, sf.libs, sf.limits.Limits, false, io.Discard)
 	if err != nil {
 		fmt.Fprint(os.Stderr, runtime.Report(err))
 		return exitFailure
@@ -169,7 +169,7 @@ func startForeground(file string, sf startFlags) int {
 	defer release()
 
 	s, err := openSession(ctx, sessionConfig{
-		file: file, boot: sf.boot, libs: sf.libs, limits: sf.limits.limits, outDir: filepath.Join(sf.out, testName(file)), term: os.Stdout,
+		file: file, boot: sf.boot, libs: sf.libs, limits: sf.limits.Limits, outDir: filepath.Join(sf.out, testName(file)), term: os.Stdout,
 		runDir: rd, disks: disks, qemuOpts: strings.Fields(os.Getenv("QEMU_OPTS")),
 		showScreens: sf.display,
 	})
