@@ -12,16 +12,10 @@ import (
 // start runs in DIR, evaluated there. Ctrl-D detaches; the network keeps
 // running.
 func cmdAttach(args []string) int {
-	fs := newFlags("attach")
-	pos, code, ok := parseFlags(fs, args, false)
+	dir, code, ok := runDirArg("attach", args, `; try: vmtest attach "$(vmtest start examples/hello.star)"`)
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		fmt.Fprintf(os.Stderr, "vmtest attach: want the run directory that vmtest start printed; try: vmtest attach \"$(vmtest start examples/hello.star)\"\n%s", verbUsage("attach"))
-		return exitUsage
-	}
-	dir := pos[0]
 	c, err := control.Dial(dir, true)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vmtest attach: %v\n", err)
@@ -43,16 +37,10 @@ func cmdAttach(args []string) int {
 // cmdStop is vmtest stop DIR: stop the network that vmtest start runs in
 // DIR, and return when its machines have stopped.
 func cmdStop(args []string) int {
-	fs := newFlags("stop")
-	pos, code, ok := parseFlags(fs, args, false)
+	dir, code, ok := runDirArg("stop", args, "")
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		fmt.Fprintf(os.Stderr, "vmtest stop: want the run directory that vmtest start printed\n%s", verbUsage("stop"))
-		return exitUsage
-	}
-	dir := pos[0]
 	c, err := control.Dial(dir, false)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vmtest stop: %v\n", err)
@@ -65,4 +53,19 @@ func cmdStop(args []string) int {
 	}
 	fmt.Printf("stopped %s (%s)\n", c.Info.Test, dir)
 	return 0
+}
+
+// runDirArg parses the arguments of a verb whose one argument is the run
+// directory of a vmtest start (attach, stop). When it returns ok false it
+// has said why, with hint, and the verb returns code.
+func runDirArg(verb string, args []string, hint string) (dir string, code int, ok bool) {
+	pos, code, ok := parseFlags(newFlags(verb), args, false)
+	if !ok {
+		return "", code, false
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(os.Stderr, "vmtest %s: want the run directory that vmtest start printed%s\n%s", verb, hint, verbUsage(verb))
+		return "", exitUsage, false
+	}
+	return pos[0], 0, true
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
-	"os"
 	"testing"
 	"time"
 )
@@ -24,15 +23,7 @@ func FuzzStream(f *testing.F) {
 	f.Add(append(binary.BigEndian.AppendUint32(nil, 3), 1, 2, 3))
 	f.Add(binary.BigEndian.AppendUint32(nil, maxFrame+1))
 	f.Add(append(binary.BigEndian.AppendUint32(nil, 20), make([]byte, 20)...))
-	dir, err := os.MkdirTemp("", "vsw-")
-	if err != nil {
-		f.Fatal(err)
-	}
-	s := New(dir)
-	f.Cleanup(func() {
-		s.Close()
-		os.RemoveAll(dir)
-	})
+	s := newSwitch(f)
 	from := fuzzPort(f, s, "a")
 	fuzzPort(f, s, "b")
 	f.Fuzz(func(t *testing.T, data []byte) {

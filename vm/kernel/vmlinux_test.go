@@ -144,14 +144,10 @@ func TestVMLinuxDamaged(t *testing.T) {
 
 func TestVMLinuxFormats(t *testing.T) {
 	withPVH := pvhELF(t, true)
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(withPVH)
-	zw.Close()
 	for name, payload := range map[string][]byte{
 		// Trailing bytes after the stream, as the kernel build appends.
 		"xz":           append(xzPack(t, withPVH), 1, 2, 3, 4),
-		"gzip":         append(gz.Bytes(), 1, 2, 3, 4),
+		"gzip":         append(gzipPack(withPVH), 1, 2, 3, 4),
 		"uncompressed": withPVH,
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -206,6 +202,15 @@ func TestUnBCJx86(t *testing.T) {
 	if got := binary.LittleEndian.Uint32(buf[17:]); got != 0x1234 {
 		t.Fatalf("displacement = %#x, want %#x", got, 0x1234)
 	}
+}
+
+// gzipPack compresses data into a gzip stream.
+func gzipPack(data []byte) []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(data)
+	zw.Close()
+	return b.Bytes()
 }
 
 // xzPack compresses data into an xz stream (LZMA2 only, CRC64).
