@@ -24,7 +24,7 @@ PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs busybox-static 
 # The service examples run Debian's own daemons in the guests, from the
 # host's files: they are installed here, but not started on the host.
 PACKAGES+=(openssh-server openssh-client libapache2-mod-svn subversion postgresql postgresql-client
-	python3-psycopg2 nfs-kernel-server nfs-common)
+	python3-psycopg2 nfs-kernel-server nfs-common nginx)
 # Machines with x11 = True run the host's X server (Xorg with its evdev
 # input driver; xdpyinfo and xwininfo from x11-utils); the X tests open an
 # xterm in a DejaVu font, and examples/quake.star plays OpenArena.

@@ -13,6 +13,7 @@ import (
 	"github.com/vmtest/vmtest/lang"
 	"github.com/vmtest/vmtest/runtime"
 	"github.com/vmtest/vmtest/vm"
+	"github.com/vmtest/vmtest/vm/hide"
 )
 
 // A configKey is one key of a machine's configuration: how to check its
@@ -39,6 +40,8 @@ var configKeys = []configKey{
 		s.QEMUOpts, err = argList(v)
 		return err
 	}, emptyList},
+	{"hide", pathPatterns(func(s *runtime.Spec) *[]string { return &s.Hide }), emptyList},
+	{"share", pathPatterns(func(s *runtime.Spec) *[]string { return &s.Share }), emptyList},
 	{"vlans", setVLANs, func() starlark.Value { return starlark.NewList([]starlark.Value{starlark.MakeInt(1)}) }},
 	{"coverage", boolKey(func(s *runtime.Spec) *bool { return &s.Coverage }), func() starlark.Value { return starlark.False }},
 	{"addresses", setAddresses, emptyDict},
@@ -154,6 +157,25 @@ func aType(v starlark.Value) string {
 		return "an " + t
 	}
 	return "a " + t
+}
+
+// pathPatterns returns the setter of hide or share: a list of path
+// patterns of the host root (see package hide) into the field of a spec
+// that field returns.
+func pathPatterns(field func(*runtime.Spec) *[]string) func(*runtime.Spec, starlark.Value) error {
+	return func(s *runtime.Spec, v starlark.Value) error {
+		ps, err := stringList(v)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			if err := hide.CheckPattern(p); err != nil {
+				return err
+			}
+		}
+		*field(s) = ps
+		return nil
+	}
 }
 
 // dictItems returns a dict's items with string keys, sorted by key.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/vmtest/vmtest/internal/extract"
 	"github.com/vmtest/vmtest/vm/guest"
 	"github.com/vmtest/vmtest/vm/lines"
 )
@@ -174,73 +175,44 @@ func (m *Machine) CopyFromVM(ctx context.Context, src, target string) (string, e
 }
 
 // copyDirFromVM streams the guest directory src as a tar archive and
-// unpacks it into dir.
+// unpacks it into dir, as dir/<base of src>. The archive is the guest's
+// to make, so it is unpacked through a tree confined to that directory
+// (see package extract): nothing it holds reaches elsewhere on the host.
 func (m *Machine) copyDirFromVM(ctx context.Context, g guest.Guest, src, dir string) error {
+	top := path.Base(src)
+	dst := filepath.Join(dir, top)
+	if fi, err := os.Lstat(dst); err == nil && !fi.IsDir() {
+		os.Remove(dst) // a file or link of an earlier copy
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	tree, err := extract.Open(dst, top, extract.DefaultLimits)
+	if err != nil {
+		return err
+	}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := readTar(pr, dir, path.Base(src))
+		err := extract.Untar(pr, tree, extract.Archive{Top: top, GuestDir: path.Clean(src)})
+		if cerr := tree.Close(); err == nil {
+			err = cerr
+		}
 		pr.CloseWithError(errors.New("stopped unpacking")) // the guest's output past this is dropped
 		done <- err
 	}()
 	stderr := lines.NewTail(stderrTail)
-	res, err := g.Exec(ctx, guest.Command{Argv: []string{"tar", "-c", "-C", path.Dir(src), path.Base(src)}, Stdout: pw, Stderr: stderr})
+	res, err := g.Exec(ctx, guest.Command{Argv: []string{"tar", "-c", "-C", path.Dir(src), top}, Stdout: pw, Stderr: stderr})
 	pw.Close()
 	untarErr := <-done
+	if untarErr != nil {
+		return m.errorf(untarErr, "copying %s: %v", src, untarErr)
+	}
 	if err != nil {
 		return m.callFailed(ctx, err, "copying "+src, 0)
 	}
 	if res.Exit != 0 {
 		return m.errorf(nil, "copying %s: tar in the guest failed with exit status %d: %s", src, res.Exit, strings.TrimSpace(stderr.String()))
 	}
-	if untarErr != nil {
-		return m.errorf(untarErr, "copying %s: %v", src, untarErr)
-	}
 	return nil
-}
-
-// readTar unpacks regular files, directories and symbolic links from r
-// into dir; every entry must lie under top.
-func readTar(r io.Reader, dir, top string) error {
-	tr := tar.NewReader(r)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		name := path.Clean(hdr.Name)
-		if name != top && !strings.HasPrefix(name, top+"/") || !filepath.IsLocal(name) {
-			return fmt.Errorf("unexpected entry %q in the guest's archive", hdr.Name)
-		}
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		mode := os.FileMode(hdr.Mode) & fs.ModePerm
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(p, mode|0o700); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			f, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode|0o600)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			os.Remove(p)
-			if err := os.Symlink(hdr.Linkname, p); err != nil {
-				return err
-			}
-		default:
-			// devices, fifos, hard links: skipped
-		}
-	}
 }

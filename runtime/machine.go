@@ -30,6 +30,8 @@ type Machine struct {
 	index int // in the order of Define: its run directory
 	num   int // host number in its subnets
 	files []wire.File
+	// hidden are the host's paths the machine does not see (hide.go).
+	hidden []wire.Hidden
 
 	mu sync.Mutex // held during boots and power changes
 	vm *vm.Machine
@@ -183,6 +185,7 @@ func (m *Machine) firstBoot(ctx context.Context) error {
 		Disk:         img,
 		Dir:          dir,
 		Console:      m.con,
+		Hide:         m.hidden,
 		Files:        m.files,
 		User:         m.userNet(),
 		NICs:         nics,

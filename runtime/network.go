@@ -189,12 +189,17 @@ func (n *Network) Define(ctx context.Context, specs []Spec) error {
 			return err
 		}
 	}
+	hidden, stand, err := n.hiddenPaths(specs, root)
+	if err != nil {
+		return err
+	}
+	n.warnInternet(specs)
 	for i, s := range specs {
-		m := &Machine{net: n, spec: s, index: i, num: nums[s.Name], con: newConsole(nil)}
-		m.files = []wire.File{
-			{Path: "/etc/hostname", Mode: 0o644, Data: []byte(s.Name + "\n")},
-			{Path: "/etc/hosts", Mode: 0o644, Data: hosts},
-		}
+		m := &Machine{net: n, spec: s, index: i, num: nums[s.Name], con: newConsole(nil), hidden: hidden[i]}
+		m.files = append(stand[i],
+			wire.File{Path: "/etc/hostname", Mode: 0o644, Data: []byte(s.Name + "\n")},
+			wire.File{Path: "/etc/hosts", Mode: 0o644, Data: hosts},
+		)
 		if s.Internet {
 			m.files = append(m.files, wire.File{Path: "/etc/resolv.conf", Mode: 0o644, Data: []byte(resolvConf)})
 		}

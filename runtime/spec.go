@@ -22,6 +22,10 @@ type Spec struct {
 	KernelParams []string
 	QEMUOpts     []string
 	VLANs        []int // one NIC per vlan, in order
+	// Hide and Share are patterns of paths of the host root the machine
+	// must not see, besides hide.Defaults, and of those it sees after all
+	// (see package hide).
+	Hide, Share []string
 	// Coverage collects what instrumented programs write on the machine
 	// (see runtime/coverage); Options.Coverage turns it on for all.
 	Coverage bool

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vmtest/vmtest/vm/accel"
 	"github.com/vmtest/vmtest/vm/cache"
+	"github.com/vmtest/vmtest/vm/hide"
 	"github.com/vmtest/vmtest/vm/initramfs"
 	"github.com/vmtest/vmtest/vm/kernel"
 	"github.com/vmtest/vmtest/vm/tsc"
@@ -30,6 +31,13 @@ type Artifacts struct {
 	AccelArgs        []string
 	Accel            accel.Verdict
 	Release          string // the kernel release
+	// Agent is the vmtest binary, the guests' /init, and the wrapper that
+	// starts QEMU in a view of the host root (see package hide).
+	Agent string
+	// ViewErr says why QEMU exports the host root as it is, and hidden
+	// paths are hidden in the guests only; nil when each machine's QEMU
+	// exports a hide.View (vmtest runs as root).
+	ViewErr error
 	// TSCKHz is the host's time stamp counter frequency, given to TCG
 	// guests so that they need not calibrate it (see package tsc); 0
 	// leaves them to it.
@@ -114,7 +122,8 @@ func Prepare(ctx context.Context, o Options) (*Artifacts, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Artifacts{QEMU: qemu, Kernel: vmlinux, Initramfs: initrd, DisplayInitramfs: displayInitrd, DisplayErr: displayErr, AccelArgs: accel.QEMUArgs(v), Accel: v, Release: k.Release}
+	a := &Artifacts{QEMU: qemu, Kernel: vmlinux, Initramfs: initrd, DisplayInitramfs: displayInitrd, DisplayErr: displayErr, AccelArgs: accel.QEMUArgs(v), Accel: v, Release: k.Release,
+		Agent: agent, ViewErr: hide.Probe(agent)}
 	if _, err := os.Stat(DefaultFirmware); err == nil {
 		a.Firmware = DefaultFirmware
 	}

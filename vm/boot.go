@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"syscall"
@@ -188,6 +187,7 @@ func (m *Machine) forwards() []Forward {
 func (b *bootRun) startQEMU(ctx context.Context) error {
 	m, plan := b.m, b.plan
 	inst := &instance{exited: make(chan struct{}), stderr: lines.NewTail(8 << 10)}
+	b.socks["root"] = m.viewRoot()
 	args := m.qemuArgs(b.socks, m.forwards())
 	// The guest's memory is a file, descriptor 3 of QEMU, when it comes
 	// from a boot snapshot or goes into one (see snapfile.go).
@@ -212,18 +212,23 @@ func (b *bootRun) startQEMU(ctx context.Context) error {
 		args = append(args, ramBackend(m.cfg.Memory, true)...)
 		fd3 = ram
 	}
-	inst.cmd = exec.Command(m.art.QEMU, args...)
+	cmd, err := m.qemuCommand(args)
+	if err != nil {
+		return fmt.Errorf("machine %s: %w", m.cfg.Name, err)
+	}
+	inst.cmd = cmd
 	inst.cmd.Stderr = inst.stderr
 	inst.cmd.Stdout = inst.stderr
 	if fd3 != nil {
 		inst.cmd.ExtraFiles = []*os.File{fd3}
 	}
-	inst.cmd.SysProcAttr = &syscall.SysProcAttr{
-		// QEMU dies with vmtest, even on SIGKILL; and a Ctrl-C at the
-		// terminal reaches vmtest only, which stops machines in order.
-		Pdeathsig: syscall.SIGKILL,
-		Setpgid:   true,
+	if inst.cmd.SysProcAttr == nil {
+		inst.cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
+	// QEMU dies with vmtest, even on SIGKILL; and a Ctrl-C at the
+	// terminal reaches vmtest only, which stops machines in order.
+	inst.cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	inst.cmd.SysProcAttr.Setpgid = true
 	b.startedAt = time.Now()
 	if err := inst.start(); err != nil {
 		inst.close()
@@ -415,6 +420,7 @@ func (m *Machine) configureRequest() wire.Request {
 		TimeNS:   time.Now().UnixNano(),
 		Hostname: m.cfg.Name,
 		RootTag:  "root",
+		Hide:     m.cfg.Hide,
 		Files:    m.cfg.Files,
 		Entropy:  entropy(),
 	}

@@ -45,7 +45,8 @@ func BaseKernelParams() []string { return append([]string(nil), baseKernelParams
 
 // qemuArgs is the QEMU command line for this machine. Every host-side
 // endpoint is a unix socket in the machine's private directory that vmtest
-// listens on and QEMU connects to; no TCP port is opened.
+// listens on and QEMU connects to; no TCP port is opened. socks["root"]
+// is the directory exported as the host root ("" for "/").
 func (m *Machine) qemuArgs(socks map[string]string, fwds []Forward) []string {
 	c := m.cfg
 	a := []string{
@@ -77,9 +78,10 @@ func (m *Machine) qemuArgs(socks map[string]string, fwds []Forward) []string {
 		"-device", "virtio-serial-pci,id=vser",
 		"-chardev", "socket,id=agent,path="+optValue(socks["agent"]),
 		"-device", "virtserialport,bus=vser.0,chardev=agent,name="+wire.PortName,
-		// The host's root, read-only; multidevs=remap keeps inode numbers
-		// unique across the host's mounts.
-		"-fsdev", "local,id=root,path=/,security_model=none,readonly=on,multidevs=remap",
+		// The host's root (or a view of it, see view.go), read-only;
+		// multidevs=remap keeps inode numbers unique across the host's
+		// mounts.
+		"-fsdev", "local,id=root,path="+strings.ReplaceAll(exportRoot(socks), ",", ",,")+",security_model=none,readonly=on,multidevs=remap",
 		"-device", "virtio-9p-pci,fsdev=root,mount_tag=root",
 	)
 	if c.Disk.Path != "" {

@@ -66,6 +66,10 @@ type Config struct {
 	Dir string
 	// Console receives everything the guest prints on its serial console.
 	Console io.Writer
+	// Hide are paths of the host root the guest must not see (see package
+	// hide): hidden in the guest before Files are written, and in QEMU's
+	// view of the host root when it has one.
+	Hide []wire.Hidden
 	// Files are written into the guest's root before anything runs.
 	Files []wire.File
 	// User is the machine's QEMU user network, eth0 (nil: none).

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vmtest/vmtest/vm/cache"
 )
 
 // Boot snapshots. Every machine's agent says hello at the same point of
@@ -83,6 +85,9 @@ func idOf(fi os.FileInfo) fileID {
 
 func newSnapshotStore(dir string) (*snapshotStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("boot snapshots: %w", err)
+	}
+	if err := cache.CheckPrivate(dir); err != nil {
 		return nil, fmt.Errorf("boot snapshots: %w", err)
 	}
 	return &snapshotStore{dir: dir, shapes: map[string]*shape{}}, nil

@@ -16,8 +16,10 @@ import (
 	"github.com/vmtest/vmtest/lang"
 	"github.com/vmtest/vmtest/runtime"
 	"github.com/vmtest/vmtest/vm"
+	"github.com/vmtest/vmtest/vm/cache"
 	"github.com/vmtest/vmtest/vm/disk"
 	"github.com/vmtest/vmtest/vm/guest"
+	"github.com/vmtest/vmtest/vm/hide"
 )
 
 // bootFlags are the flags of every verb that boots machines.
@@ -127,8 +129,17 @@ func execOnce(ctx context.Context, bf bootFlags, c execConfig) (int, error) {
 	if bf.verbose {
 		consoleOut = io.MultiWriter(logFile, newPrefixWriter(os.Stderr, c.name+" | "))
 	}
+	cacheDir, err := cache.Dir()
+	if err != nil {
+		return exitVMFailure, err
+	}
+	hidden, files, err := hide.ForMachine("/", nil, nil, cacheDir)
+	if err != nil {
+		return exitVMFailure, err
+	}
 	m, err := vm.Start(ctx, art, vm.Config{
 		Name: c.name, Memory: c.memory, CPUs: c.cpus, Disk: img, Dir: dir, Console: consoleOut,
+		Hide: hidden, Files: files,
 	})
 	if err != nil {
 		return exitVMFailure, err

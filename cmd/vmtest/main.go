@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/vmtest/vmtest/vm/agent"
+	"github.com/vmtest/vmtest/vm/hide"
 )
 
 // version is the vmtest release; set with -ldflags "-X main.version=...".
@@ -45,6 +46,9 @@ const (
 func main() {
 	if os.Getpid() == 1 {
 		agent.Main(version) // never returns
+	}
+	if len(os.Args) > 1 && os.Args[1] == hide.WrapperArg {
+		hide.Main(os.Args[2:]) // never returns: becomes QEMU
 	}
 	os.Exit(run(os.Args[1:]))
 }

@@ -270,10 +270,11 @@ func TestRunJobs(t *testing.T) {
 
 // TestRunServiceExamples runs the examples whose machines run Debian's
 // packaged services: OpenSSH (key-based login), Subversion over Apache
-// with mod_dav_svn, and the paper's Figure 1 with PostgreSQL and NFS.
+// with mod_dav_svn, the paper's Figure 1 with PostgreSQL and NFS, and
+// nginx with a site of its own in place of Debian's default (a link).
 func TestRunServiceExamples(t *testing.T) {
 	out := t.TempDir()
-	files := []string{"../../examples/ssh.star", "../../examples/subversion.star", "../../examples/figure1-services.star"}
+	files := []string{"../../examples/ssh.star", "../../examples/subversion.star", "../../examples/figure1-services.star", "../../examples/nginx.star"}
 	stdout, stderr, code := vmtest(t, nil, append([]string{"run", "--out", out, "-j", "2"}, files...)...)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)

@@ -44,3 +44,74 @@ func TestWriteConfigFiles(t *testing.T) {
 		t.Errorf("link: %q %v", target, err)
 	}
 }
+
+// TestWriteConfigFilesLinks writes files over symbolic links, in the
+// path and among its parents, some absolute, some leading outside the
+// root: every path resolves inside the root, a link at the path itself is
+// replaced, and nothing outside the root changes.
+func TestWriteConfigFilesLinks(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(outside, "host.conf"), []byte("the host's\n"), 0o644)
+	// Debian's nginx: sites-enabled/default is an absolute link.
+	must(os.MkdirAll(root+"/etc/nginx/sites-available", 0o755))
+	must(os.MkdirAll(root+"/etc/nginx/sites-enabled", 0o755))
+	must(os.WriteFile(root+"/etc/nginx/sites-available/default", []byte("debian's\n"), 0o644))
+	must(os.Symlink("/etc/nginx/sites-available/default", root+"/etc/nginx/sites-enabled/default"))
+	// Links that lead outside the root, if followed on the host.
+	must(os.Symlink(outside, root+"/etc/abs"))                 // a parent, absolute
+	must(os.MkdirAll(root+outside, 0o755))                     // where it leads in the root
+	must(os.Symlink("../../../../../..", root+"/etc/up"))      // a parent, relative
+	must(os.Symlink(outside+"/host.conf", root+"/etc/a.conf")) // the path, to append to
+	must(os.Symlink(outside+"/host.conf", root+"/etc/b.conf")) // the path, to replace
+	must(os.Symlink(outside, root+"/etc/dir"))                 // the path, to make a directory
+	must(os.Symlink("nginx/sites-available/default", root+"/etc/c.conf"))
+	files := []wire.File{
+		{Path: "/etc/nginx/sites-enabled/default", Mode: 0o644, Data: []byte("server {}\n")},
+		{Path: "/etc/abs/x", Mode: 0o644, Data: []byte("x\n")},
+		{Path: "/etc/up/y", Mode: 0o644, Data: []byte("y\n")},
+		{Path: "/etc/a.conf", Mode: 0o644, Data: []byte("appended\n"), Append: true},
+		{Path: "/etc/b.conf", Mode: 0o600, Data: []byte("replaced\n")},
+		{Path: "/etc/dir", Kind: wire.FileDir, Mode: 0o700},
+		{Path: "/etc/c.conf", Mode: 0o644, Data: []byte("more\n"), Append: true},
+	}
+	for range 2 { // as at a reboot
+		must(writeConfigFiles(root, files))
+	}
+	for p, want := range map[string]string{
+		"/etc/nginx/sites-enabled/default":   "server {}\n",
+		"/etc/nginx/sites-available/default": "debian's\n",
+		outside + "/x":                       "x\n", // inside the root: the link resolved there
+		"/y":                                 "y\n", // .. stops at the root
+		"/etc/a.conf":                        "appended\n",
+		"/etc/b.conf":                        "replaced\n",
+		"/etc/c.conf":                        "debian's\nmore\n",
+	} {
+		if got, err := os.ReadFile(filepath.Join(root, p)); err != nil || string(got) != want {
+			t.Errorf("%s: %q, %v; want %q", p, got, err, want)
+		}
+	}
+	for _, p := range []string{"/etc/nginx/sites-enabled/default", "/etc/a.conf", "/etc/b.conf", "/etc/c.conf"} {
+		if fi, err := os.Lstat(filepath.Join(root, p)); err != nil || !fi.Mode().IsRegular() {
+			t.Errorf("%s: %v, %v; want the link replaced by a file", p, fi.Mode(), err)
+		}
+	}
+	if fi, err := os.Lstat(root + "/etc/dir"); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Errorf("/etc/dir: %v, %v; want a directory, mode 0700", fi.Mode(), err)
+	}
+	// A parent that is a link to nothing in the root.
+	must(os.Symlink("/nowhere", root+"/etc/dangling"))
+	err := writeConfigFiles(root, []wire.File{{Path: "/etc/dangling/z", Data: []byte("z")}})
+	if err == nil || err.Error() != "writing /etc/dangling/z: /etc/dangling is not a directory in the machine's root: no such file or directory" {
+		t.Errorf("through a link to nothing: %v", err)
+	}
+	entries, _ := os.ReadDir(outside)
+	if got, _ := os.ReadFile(outside + "/host.conf"); len(entries) != 1 || string(got) != "the host's\n" {
+		t.Errorf("outside the root: %v, host.conf %q", entries, got)
+	}
+}

@@ -70,6 +70,11 @@ func configure(_ context.Context, req wire.Request, bn *bootNetwork) error {
 			return fmt.Errorf("making /tmp opaque: %w", err)
 		}
 	}
+	// Before the overlay is mounted: hidePaths changes the upper layer.
+	if err := hidePaths(lowerDir, upper, req.Hide); err != nil {
+		return err
+	}
+	trace("hidden paths hidden")
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lowerDir, upper, work)
 	if err := unix.Mount("overlay", newRoot, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mounting the overlay root (%s): %w", opts, err)

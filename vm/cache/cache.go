@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // EnvDir is the environment variable that overrides the cache directory.
@@ -43,7 +44,33 @@ func Dir() (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("cannot create cache directory: %w; set %s to a writable directory", err, EnvDir)
 	}
+	if err := CheckPrivate(dir); err != nil {
+		return "", err
+	}
 	return dir, nil
+}
+
+// CheckPrivate refuses a cache directory that someone else could write
+// into: it must belong to this process's user and not be writable by its
+// group or others. What is in it is run: a kernel, an initramfs, and
+// boot snapshots, which QEMU loads with -incoming as the state of the
+// guest's CPU and memory.
+func CheckPrivate(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cache directory: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if uid := os.Geteuid(); int(st.Uid) != uid {
+		return fmt.Errorf("cache directory %s belongs to uid %d, not to you (uid %d): what is in it runs in every machine (boot snapshots are loaded as the guests' memory), so it must be yours; set %s to a directory of your own", dir, st.Uid, uid, EnvDir)
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return fmt.Errorf("cache directory %s is writable by others (mode %04o): what is in it runs in every machine (boot snapshots are loaded as the guests' memory); make it private with: chmod go-w %s", dir, perm, dir)
+	}
+	return nil
 }
 
 // Key returns the lowercase hex SHA-256 of parts. Each part is hashed after

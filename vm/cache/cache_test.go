@@ -138,3 +138,28 @@ func TestExists(t *testing.T) {
 		t.Fatalf("Exists(dir) = %v, %v; want an error", ok, err)
 	}
 }
+
+// TestDirPrivate: a cache directory that others can write into, or that
+// is someone else's, is refused, and the error says how to fix it.
+func TestDirPrivate(t *testing.T) {
+	open := t.TempDir()
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvDir, open)
+	if _, err := Dir(); err == nil || !strings.Contains(err.Error(), "is writable by others (mode 0777)") || !strings.Contains(err.Error(), "chmod go-w "+open) {
+		t.Errorf("a directory of mode 0777: %v", err)
+	}
+	// Someone else's: as root, a directory given away; otherwise root's.
+	theirs := "/usr"
+	if os.Geteuid() == 0 {
+		theirs = t.TempDir()
+		if err := os.Chown(theirs, 12345, 12345); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv(EnvDir, theirs)
+	if _, err := Dir(); err == nil || !strings.Contains(err.Error(), "belongs to uid") || !strings.Contains(err.Error(), "set VMTEST_CACHE to a directory of your own") {
+		t.Errorf("someone else's directory: %v", err)
+	}
+}

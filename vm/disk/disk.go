@@ -83,7 +83,15 @@ func Keep(ctx context.Context, path, scratch string, size int64) (Image, error) 
 		return Image{}, err
 	}
 	defer os.Remove(raw.Path)
-	tmp := path + ".tmp"
+	// A temporary file of a name of its own, next to the disk (the
+	// current directory, maybe shared): never one that someone could
+	// have put a link at.
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return Image{}, err
+	}
+	tmp := f.Name()
+	f.Close()
 	out, err := hostcmd.Command(ctx, qemuImg, "convert", "-f", "raw", "-O", "qcow2", raw.Path, tmp).CombinedOutput()
 	if err != nil {
 		os.Remove(tmp)

@@ -2,6 +2,7 @@ package disk
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -29,5 +30,26 @@ func TestSize(t *testing.T) {
 	}
 	if _, err := Size(Image{Path: raw.Path, Format: "qcow2"}); err == nil {
 		t.Error("a raw image passed for a qcow2 one")
+	}
+}
+
+// TestKeepTemporaryFile: a kept disk is converted through a temporary
+// file of a name of its own, so a link at the disk's name plus .tmp (in
+// a directory others may write to) does not make vmtest write where it
+// leads.
+func TestKeepTemporaryFile(t *testing.T) {
+	dir, victim := t.TempDir(), filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("untouched\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "m.qcow2")
+	if err := os.Symlink(victim, path+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Keep(t.Context(), path, t.TempDir(), 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "untouched\n" {
+		t.Errorf("written through the link: %d bytes", len(b))
 	}
 }

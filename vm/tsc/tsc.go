@@ -12,11 +12,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vmtest/vmtest/vm/cache"
 )
 
 // window is how long the counter is measured against the monotonic
@@ -41,8 +44,8 @@ func KHz(dir string) (int, error) {
 	}
 	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	boot = bytes.TrimSpace(boot)
-	cache := filepath.Join(dir, "tsc-khz")
-	if b, err := os.ReadFile(cache); err == nil {
+	file := filepath.Join(dir, "tsc-khz")
+	if b, err := os.ReadFile(file); err == nil {
 		if id, khz, ok := strings.Cut(strings.TrimSpace(string(b)), " "); ok && id == string(boot) && len(boot) > 0 {
 			if n, err := strconv.Atoi(khz); err == nil && plausible(n) {
 				return n, nil
@@ -54,10 +57,12 @@ func KHz(dir string) (int, error) {
 		return 0, fmt.Errorf("measured an implausible time stamp counter frequency of %d kHz", n)
 	}
 	if len(boot) > 0 {
-		tmp := cache + ".tmp"
-		if os.WriteFile(tmp, []byte(fmt.Sprintf("%s %d\n", boot, n)), 0o644) == nil {
-			os.Rename(tmp, cache)
-		}
+		// A temporary file of a name of its own: never one that someone
+		// could have put a link at.
+		cache.WriteAtomic(file, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "%s %d\n", boot, n)
+			return err
+		})
 	}
 	return n, nil
 }

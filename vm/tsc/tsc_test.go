@@ -2,6 +2,7 @@ package tsc
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,4 +28,23 @@ func TestKHz(t *testing.T) {
 		t.Errorf("%d kHz is not a plausible counter frequency", n)
 	}
 	t.Logf("time stamp counter: %d kHz", n)
+}
+
+// TestKHzTemporaryFile: the cache file is written through a temporary
+// file of a name of its own, so a link someone put at the name of the
+// cache file plus .tmp does not make vmtest write where it leads.
+func TestKHzTemporaryFile(t *testing.T) {
+	dir, victim := t.TempDir(), filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("untouched\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(dir, "tsc-khz.tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := KHz(dir); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "untouched\n" {
+		t.Errorf("written through the link: %q", b)
+	}
 }

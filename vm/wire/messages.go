@@ -73,6 +73,9 @@ type Request struct {
 	// (e.g. "vda") holding the machine's upper layer.
 	RootTag string `json:"root_tag,omitempty"`
 	Disk    string `json:"disk,omitempty"`
+	// Hide are host paths the guest must not see: each is hidden in the
+	// new root before Files are written, and stays hidden (see Hidden).
+	Hide []Hidden `json:"hide,omitempty"`
 	// Files are written into the new root before it is entered.
 	Files []File `json:"files,omitempty"`
 	// Entropy seeds the guest's random pool, credited, and the kernel's
@@ -117,6 +120,15 @@ type File struct {
 	// UID and GID own the file (default root).
 	UID int `json:"uid,omitempty"`
 	GID int `json:"gid,omitempty"`
+}
+
+// Hidden is a path of the host's root that the guest must not see. In
+// the guest, a file is absent and a directory empty (with the mode and
+// owner it has), unless the guest itself writes there: the agent leaves
+// what the machine's own disk already holds at that path alone.
+type Hidden struct {
+	Path string `json:"path"` // absolute, no links among its parts on the host
+	Dir  bool   `json:"dir,omitempty"`
 }
 
 // File kinds.
