@@ -5,6 +5,7 @@
 #   ./make.sh example   build vmtest and run examples/quake.star (an OpenArena server and client)
 #   ./make.sh test      vet, check formatting, run the whole test suite
 #   ./make.sh bench     run the benchmarks (figures in README.md)
+#   ./make.sh fuzz      run every fuzz target for FUZZTIME (default 60s) each, one at a time
 #   ./make.sh build     build bin/vmtest only
 #   ./make.sh deps      install the prerequisites only
 set -euo pipefail
@@ -76,6 +77,34 @@ build() {
 	CGO_ENABLED=0 go build -ldflags='-s -w' -o bin/vmtest ./cmd/vmtest
 }
 
+# fuzz runs each fuzz target (FUZZ: a regexp of target names, default
+# all) for FUZZTIME with FUZZWORKERS workers (default 1: the host is
+# shared), one target at a time, and prints a line per target with its
+# executions and whether it found a crasher, which go test writes to the
+# package's testdata/fuzz/<target>/ (it then stays there as a seed case).
+fuzz() {
+	local time=${FUZZTIME:-60s} workers=${FUZZWORKERS:-1} pattern=${FUZZ:-.} failed=0 log
+	log=$(mktemp)
+	printf '%-55s %12s  %s\n' "target" "executions" "result"
+	for file in $(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do
+		for target in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file" | grep -E "$pattern"); do
+			local pkg result execs
+			pkg=./$(dirname "$file")
+			if go test -run '^$' -fuzz "^$target\$" -fuzztime "$time" -parallel "$workers" "$pkg" >"$log" 2>&1; then
+				result=ok
+			else
+				result="CRASHER: $(grep -o 'testdata/fuzz/[^ ]*' "$log" | head -1)"
+				failed=1
+			fi
+			execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+			printf '%-55s %12s  %s\n' "$pkg $target" "${execs:-?}" "$result"
+			[ "$result" = ok ] || sed 's/^/    /' "$log" | tail -n 30
+		done
+	done
+	rm -f "$log"
+	return $failed
+}
+
 case "${1:-}" in
 deps) deps ;;
 build) build ;;
@@ -94,8 +123,12 @@ bench)
 	build
 	go test -run '^$' -bench . -benchtime 1x -timeout 30m ./bench/
 	;;
+fuzz)
+	deps
+	fuzz
+	;;
 *)
-	sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"
 	exit 2
 	;;
 esac

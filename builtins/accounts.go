@@ -2,13 +2,28 @@ package builtins
 
 import (
 	"fmt"
-	"path"
 	"slices"
+	"strings"
 
 	"go.starlark.net/starlark"
 
 	"github.com/vmtest/vmtest/runtime"
 )
+
+// maxID is the largest user or group id: 2^32-1 is (uid_t)-1, "none".
+const maxID = 1<<32 - 2
+
+// accountID reads a user or group id; its error completes "want a user
+// id ...".
+func accountID(v starlark.Value, id *int) error {
+	if _, ok := v.(starlark.Int); !ok {
+		return fmt.Errorf("(int), got %s", v.Type())
+	}
+	if err := starlark.AsInt(v, id); err != nil || *id < 0 || *id > maxID {
+		return fmt.Errorf("from 0 to %d, got %s", maxID, v)
+	}
+	return nil
+}
 
 // userKeys are the keys of a user's dict in users = {...}.
 var userKeys = []string{"uid", "group", "groups", "home", "shell", "description", "system", "hashed_password"}
@@ -28,7 +43,7 @@ func setUsers(s *runtime.Spec, v starlark.Value) error {
 		}
 		d, ok := it[1].(*starlark.Dict)
 		if !ok {
-			return fmt.Errorf("%s: want a dict of %v (or {}), got %s", u.Name, userKeys, it[1].Type())
+			return fmt.Errorf("%s: want a dict of %s (or {}), got %s", u.Name, strings.Join(userKeys, ", "), it[1].Type())
 		}
 		attrs, err := dictItems(d, "user attributes")
 		if err != nil {
@@ -39,20 +54,24 @@ func setUsers(s *runtime.Spec, v starlark.Value) error {
 			bad := func(want string) error { return fmt.Errorf("%s: %s: want %s, got %s", u.Name, k, want, val.Type()) }
 			switch k {
 			case "uid":
-				if err := starlark.AsInt(val, &u.UID); err != nil || u.UID < 0 {
-					return bad("a user id (int >= 0)")
+				if err := accountID(val, &u.UID); err != nil {
+					return fmt.Errorf("%s: uid: want a user id %w", u.Name, err)
 				}
 			case "group", "home", "shell", "description", "hashed_password":
 				str, ok := starlark.AsString(val)
 				if !ok {
 					return bad("a string")
 				}
+				// Fields of /etc/passwd and /etc/shadow lines.
+				if strings.ContainsAny(str, ":\n\x00") {
+					return fmt.Errorf("%s: %s: %q holds a colon, a newline or a NUL byte, which /etc/passwd cannot", u.Name, k, str)
+				}
 				switch k {
 				case "group":
 					u.Group = str
 				case "home", "shell":
-					if !path.IsAbs(str) {
-						return fmt.Errorf("%s: %s: %q must be an absolute path", u.Name, k, str)
+					if err := runtime.CheckGuestPath(str); err != nil {
+						return fmt.Errorf("%s: %s: %w", u.Name, k, err)
 					}
 					if k == "home" {
 						u.Home = str
@@ -75,7 +94,7 @@ func setUsers(s *runtime.Spec, v starlark.Value) error {
 				}
 				u.System = bool(b)
 			default:
-				return unexpectedKey("users: "+u.Name, k, userKeys...)
+				return unexpectedKey(u.Name, k, userKeys...)
 			}
 		}
 		s.Users = append(s.Users, u)
@@ -106,8 +125,8 @@ func setGroups(s *runtime.Spec, v starlark.Value) error {
 		for _, a := range attrs {
 			switch k := string(a[0].(starlark.String)); k {
 			case "gid":
-				if err := starlark.AsInt(a[1], &g.GID); err != nil || g.GID < 0 {
-					return fmt.Errorf("%s: gid: want a group id (int >= 0), got %s", g.Name, a[1])
+				if err := accountID(a[1], &g.GID); err != nil {
+					return fmt.Errorf("%s: gid: want a group id %w", g.Name, err)
 				}
 			case "system":
 				b, ok := a[1].(starlark.Bool)
@@ -116,7 +135,7 @@ func setGroups(s *runtime.Spec, v starlark.Value) error {
 				}
 				g.System = bool(b)
 			default:
-				return unexpectedKey("groups: "+g.Name, k, "gid", "system")
+				return unexpectedKey(g.Name, k, "gid", "system")
 			}
 		}
 		if slices.ContainsFunc(s.Groups, func(o runtime.Group) bool { return o.Name == g.Name }) {

@@ -2,8 +2,10 @@ package builtins
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +21,34 @@ import (
 // emulation is slow, and bounded, because a test must end.
 const DefaultTimeout = 300 * time.Second
 
+// number is a float parameter: an int or a float, finite, as SPEC
+// writes them (loss = 0). Every float parameter of a builtin is a number
+// or, for seconds, a seconds.
+type number float64
+
+var _ starlark.Unpacker = (*number)(nil)
+
+func (n *number) Unpack(v starlark.Value) error {
+	f, ok := asFloat(v)
+	if !ok {
+		return fmt.Errorf("want a number (int or float), got %s", v.Type())
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("want a finite number, got %v", v)
+	}
+	*n = number(f)
+	return nil
+}
+
+// asFloat returns the value of an int or a float.
+func asFloat(v starlark.Value) (float64, bool) {
+	switch v.(type) {
+	case starlark.Int, starlark.Float:
+		return starlark.AsFloat(v)
+	}
+	return 0, false
+}
+
 // seconds is a timeout= argument: seconds as an int or float >= 0, or
 // None for no bound (0).
 type seconds time.Duration
@@ -26,26 +56,17 @@ type seconds time.Duration
 var _ starlark.Unpacker = (*seconds)(nil)
 
 func (s *seconds) Unpack(v starlark.Value) error {
-	var f float64
-	switch x := v.(type) {
-	case starlark.NoneType:
+	if v == starlark.None {
 		*s = 0
 		return nil
-	case starlark.Int:
-		i, ok := x.Int64()
-		if !ok {
-			return fmt.Errorf("%s seconds is too many", x)
-		}
-		f = float64(i)
-	case starlark.Float:
-		f = float64(x)
-	default:
+	}
+	f, ok := asFloat(v)
+	switch {
+	case !ok:
 		return fmt.Errorf("want seconds (int or float) or None, got %s", v.Type())
-	}
-	if f < 0 || math.IsNaN(f) {
+	case f < 0 || math.IsNaN(f):
 		return fmt.Errorf("want seconds >= 0, got %v", v)
-	}
-	if f > float64(math.MaxInt64/int64(time.Second)) {
+	case f > float64(math.MaxInt64/int64(time.Second)):
 		return fmt.Errorf("%v seconds is too many", v)
 	}
 	*s = seconds(f * float64(time.Second))
@@ -76,10 +97,13 @@ func (c *command) Unpack(v starlark.Value) error {
 		if x == "" {
 			return fmt.Errorf("want a command, got an empty string")
 		}
+		if strings.IndexByte(string(x), 0) >= 0 {
+			return fmt.Errorf("the command %q holds a NUL byte, which no program argument can", string(x))
+		}
 		*c = command{Shell: string(x)}
 		return nil
 	case *starlark.List, starlark.Tuple:
-		argv, err := stringList(v)
+		argv, err := argList(v)
 		if err != nil {
 			return err
 		}
@@ -91,6 +115,25 @@ func (c *command) Unpack(v starlark.Value) error {
 	}
 	return fmt.Errorf("want a command (string, or list of strings), got %s", v.Type())
 }
+
+// argList returns the elements of a list or tuple of strings that are
+// arguments of a program: without NUL bytes.
+func argList(v starlark.Value) ([]string, error) {
+	args, err := stringList(v)
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range args {
+		if strings.IndexByte(a, 0) >= 0 {
+			return nil, fmt.Errorf("%q at index %d holds a NUL byte, which no program argument can", a, i)
+		}
+	}
+	return args, nil
+}
+
+// maxListLen bounds the lists a builtin takes: far above any list of
+// vlans or ports, and far below a range(1 << 40).
+const maxListLen = 1 << 16
 
 // stringList returns the elements of a list or tuple of strings.
 func stringList(v starlark.Value) ([]string, error) {
@@ -109,11 +152,14 @@ func stringList(v starlark.Value) ([]string, error) {
 	return out, nil
 }
 
-// intList returns the elements of a list or tuple of ints.
+// intList returns the elements of a list, tuple or range of ints.
 func intList(v starlark.Value) ([]int, error) {
 	seq, ok := v.(starlark.Indexable)
-	if !ok || v.Type() != "list" && v.Type() != "tuple" {
+	if !ok || v.Type() != "list" && v.Type() != "tuple" && v.Type() != "range" {
 		return nil, fmt.Errorf("want a list of ints, got %s", v.Type())
+	}
+	if seq.Len() > maxListLen {
+		return nil, fmt.Errorf("want a list of at most %d ints, got a %s of %d", maxListLen, v.Type(), seq.Len())
 	}
 	out := make([]int, seq.Len())
 	for i := range out {
@@ -137,5 +183,12 @@ func unpackArgs(fnname string, args starlark.Tuple, kwargs []starlark.Tuple, pai
 			return lang.UnexpectedKeyword(fnname, name, params)
 		}
 	}
-	return starlark.UnpackArgs(fnname, args, kwargs, pairs...)
+	if err := starlark.UnpackArgs(fnname, args, kwargs, pairs...); err != nil {
+		// Starlark quotes a parameter given by keyword, not one given by
+		// position: one form for both.
+		return errors.New(quotedParam.ReplaceAllString(err.Error(), "$1: for parameter $2:"))
+	}
+	return nil
 }
+
+var quotedParam = regexp.MustCompile(`^([^:]*): for parameter "(\w+)":`)

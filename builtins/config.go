@@ -3,6 +3,7 @@ package builtins
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/vmtest/vmtest/lang"
 	"github.com/vmtest/vmtest/runtime"
+	"github.com/vmtest/vmtest/vm"
 	"github.com/vmtest/vmtest/vm/hide"
 )
 
@@ -31,11 +33,11 @@ var configKeys = []configKey{
 	{"files", setFiles, emptyDict},
 	{"env", setEnv, emptyDict},
 	{"kernel_params", func(s *runtime.Spec, v starlark.Value) (err error) {
-		s.KernelParams, err = stringList(v)
+		s.KernelParams, err = argList(v)
 		return err
 	}, emptyList},
 	{"qemu_opts", func(s *runtime.Spec, v starlark.Value) (err error) {
-		s.QEMUOpts, err = stringList(v)
+		s.QEMUOpts, err = argList(v)
 		return err
 	}, emptyList},
 	{"hide", pathPatterns(func(s *runtime.Spec) *[]string { return &s.Hide }), emptyList},
@@ -95,6 +97,9 @@ func checkKey(fnname, name string, unknown func(name string, known []string) err
 // unexpectedKey is the error of an unknown key name of a dict, suggesting
 // the nearest of known.
 func unexpectedKey(what, name string, known ...string) error {
+	if what == "" {
+		return unknownKey(name, known...)
+	}
 	return fmt.Errorf("%s: %w", what, unknownKey(name, known...))
 }
 
@@ -114,35 +119,40 @@ func setMemory(s *runtime.Spec, v starlark.Value) error {
 	if err := starlark.AsInt(v, &s.Memory); err != nil {
 		return fmt.Errorf("want an int (MiB), got %s", v.Type())
 	}
-	if s.Memory < runtime.MinMemory {
-		return fmt.Errorf("%d MiB is too small: a guest needs at least %d", s.Memory, runtime.MinMemory)
-	}
-	return nil
+	return runtime.CheckMemory(s.Memory)
 }
 
 func setCPUs(s *runtime.Spec, v starlark.Value) error {
 	if err := starlark.AsInt(v, &s.CPUs); err != nil {
 		return fmt.Errorf("want an int, got %s", v.Type())
 	}
-	if s.CPUs < 1 {
-		return fmt.Errorf("want at least 1, got %d", s.CPUs)
-	}
-	return nil
+	return runtime.CheckCPUs(s.CPUs)
 }
 
+// packageName is a Debian package's name, with an architecture or not.
+var packageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$`)
+
 func setPackages(s *runtime.Spec, v starlark.Value) (err error) {
-	s.Packages, err = stringList(v)
+	if s.Packages, err = stringList(v); err != nil {
+		return err
+	}
 	for _, p := range s.Packages {
 		if p == "" {
 			return fmt.Errorf("an empty package name")
 		}
+		if !packageName.MatchString(p) {
+			return fmt.Errorf("%q is not a Debian package name (lower-case letters, digits, +, - and ., such as libssl3)", p)
+		}
 	}
-	return err
+	return nil
 }
 
 func setVLANs(s *runtime.Spec, v starlark.Value) (err error) {
 	if s.VLANs, err = intList(v); err != nil {
 		return err
+	}
+	if len(s.VLANs) > vm.MaxNICs {
+		return fmt.Errorf("%d vlans: a machine has at most %d network interfaces", len(s.VLANs), vm.MaxNICs)
 	}
 	for i, n := range s.VLANs {
 		if err := runtime.CheckVLAN(n); err != nil {
@@ -153,6 +163,15 @@ func setVLANs(s *runtime.Spec, v starlark.Value) (err error) {
 		}
 	}
 	return nil
+}
+
+// aType is the type of v with its article: "an int", "a string".
+func aType(v starlark.Value) string {
+	t := v.Type()
+	if strings.ContainsRune("aeiou", rune(t[0])) {
+		return "an " + t
+	}
+	return "a " + t
 }
 
 // pathPatterns returns the setter of hide or share: a list of path
@@ -183,7 +202,7 @@ func dictItems(v starlark.Value, what string) ([]starlark.Tuple, error) {
 	items := d.Items()
 	for _, it := range items {
 		if _, ok := it[0].(starlark.String); !ok {
-			return nil, fmt.Errorf("want a dict of %s, got a %s key", what, it[0].Type())
+			return nil, fmt.Errorf("want a dict of %s, got %s key", what, aType(it[0]))
 		}
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i][0].(starlark.String) < items[j][0].(starlark.String) })
@@ -202,8 +221,11 @@ func setEnv(s *runtime.Spec, v starlark.Value) error {
 		if !ok {
 			return fmt.Errorf("%s: want a string, got %s", k, it[1].Type())
 		}
-		if k == "" || slices.Contains([]rune(k), '=') {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
 			return fmt.Errorf("%q is not a variable name", k)
+		}
+		if strings.IndexByte(val, 0) >= 0 {
+			return fmt.Errorf("%s: the value %q holds a NUL byte, which no environment can", k, val)
 		}
 		s.Env = append(s.Env, k+"="+val)
 	}

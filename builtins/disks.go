@@ -71,6 +71,9 @@ func readDisk(d *runtime.Disk, v starlark.Value) error {
 func diskSize(size *int64, v starlark.Value) error {
 	var mib int64
 	if err := starlark.AsInt(v, &mib); err == nil {
+		if mib < 1 || mib > runtime.MaxDiskSize>>20 {
+			return fmt.Errorf("size %d MiB is out of range 1..%d", mib, runtime.MaxDiskSize>>20)
+		}
 		*size = mib << 20
 		return nil
 	}
@@ -96,8 +99,11 @@ func diskSize(size *int64, v starlark.Value) error {
 		}
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 1 || shift == 0 || n > runtime.MaxDiskSize>>shift {
+	if err != nil || n < 1 || shift == 0 {
 		return fmt.Errorf(`size %q: want a whole number with a unit K, M, G or T, such as "1G"`, str)
+	}
+	if n > runtime.MaxDiskSize>>shift || n<<shift < 1<<20 {
+		return fmt.Errorf("size %q is out of range 1M..1T", str)
 	}
 	*size = n << shift
 	return nil

@@ -24,8 +24,8 @@ func setFiles(s *runtime.Spec, v starlark.Value) error {
 	s.Files = nil
 	for _, it := range items {
 		p := string(it[0].(starlark.String))
-		if !path.IsAbs(p) {
-			return fmt.Errorf("%q: the guest path must be absolute", p)
+		if err := runtime.CheckGuestPath(p); err != nil {
+			return err
 		}
 		f := runtime.File{File: wire.File{Path: path.Clean(p), Mode: 0o644}}
 		switch c := it[1].(type) {
@@ -79,6 +79,9 @@ func fileDict(f *runtime.File, d *starlark.Dict) error {
 			if !ok || target == "" {
 				return fmt.Errorf("symlink: want the link's target (a path), got %s", v)
 			}
+			if err := runtime.CheckPath(target); err != nil {
+				return fmt.Errorf("symlink: %w", err)
+			}
 			f.Kind, f.Data = wire.FileSymlink, []byte(target)
 		case "mode":
 			var mode int
@@ -108,7 +111,7 @@ func fileDict(f *runtime.File, d *starlark.Dict) error {
 			}
 			continue
 		default:
-			return unexpectedKey("files", k, fileKeys...)
+			return unexpectedKey("", k, fileKeys...)
 		}
 		what = append(what, k)
 	}

@@ -2,7 +2,6 @@ package builtins
 
 import (
 	"fmt"
-	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -158,10 +157,10 @@ func optPath(v starlark.Value) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if p != "" && !path.IsAbs(p) {
-		return "", fmt.Errorf("guest path %q must be absolute", p)
+	if p == "" {
+		return "", nil
 	}
-	return p, nil
+	return p, runtime.CheckGuestPath(p)
 }
 
 // readyKeys are the keys of a ready= dict.
@@ -204,8 +203,11 @@ func readyConditions(v starlark.Value) ([]wire.Ready, error) {
 			r.Port = int(p)
 		case "file":
 			p, err := optPath(val)
-			if err != nil || p == "" {
-				return nil, fmt.Errorf("file: want an absolute guest path, got %s", val)
+			if err == nil && p == "" {
+				err = fmt.Errorf("want an absolute guest path, got %s", val)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("file: %w", err)
 			}
 			r.File = p
 		case "log":
@@ -229,7 +231,7 @@ func readyConditions(v starlark.Value) ([]wire.Ready, error) {
 			}
 			r.Exit = true
 		default:
-			return nil, unexpectedKey("ready", k, readyKeys...)
+			return nil, unexpectedKey("", k, readyKeys...)
 		}
 		rs = append(rs, r)
 	}

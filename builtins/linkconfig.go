@@ -87,7 +87,7 @@ func setGateway(s *runtime.Spec, v starlark.Value) error {
 	} else if l, err := stringList(v); err == nil {
 		gws = l
 	} else {
-		return fmt.Errorf(`want an address, or a list of an IPv4 and an IPv6 address, such as "10.0.1.1", got %s`, v.Type())
+		return fmt.Errorf(`want an address, or a list of an IPv4 and an IPv6 address, such as "10.1.1.1", got %s`, v.Type())
 	}
 	var have4, have6 bool
 	for _, g := range gws {

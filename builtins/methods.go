@@ -214,30 +214,39 @@ func (p *guestPath) Unpack(v starlark.Value) error {
 	if !ok {
 		return fmt.Errorf("want a path, got %s", v.Type())
 	}
-	if !strings.HasPrefix(s, "/") {
-		return fmt.Errorf("guest path %q must be absolute", s)
-	}
 	*p = guestPath(s)
-	return nil
+	return runtime.CheckGuestPath(s)
 }
 
-// wait_for_file(path, timeout=300) waits until path exists in the guest.
-// A relative path is relative to root's home, /root, where commands run
-// (as the NixOS driver's).
+// homePath is a guest path where a relative one is relative to root's
+// home, /root, where commands run (as the NixOS driver's).
+type homePath string
+
+func (p *homePath) Unpack(v starlark.Value) error {
+	s, ok := starlark.AsString(v)
+	if !ok {
+		return fmt.Errorf("want a path, got %s", v.Type())
+	}
+	if s == "" {
+		return fmt.Errorf("want a path, got an empty string")
+	}
+	if !strings.HasPrefix(s, "/") {
+		s = path.Join("/root", s)
+	}
+	*p = homePath(s)
+	return runtime.CheckGuestPath(s)
+}
+
+// wait_for_file(path, timeout=300) waits until path exists in the guest;
+// a relative path is relative to /root.
 func (m *Machine) waitForFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var p string
+	var p homePath
 	timeout := seconds(DefaultTimeout)
 	if err := unpackArgs(b.Name(), args, kwargs, "path", &p, "timeout?", &timeout); err != nil {
 		return nil, err
 	}
-	if p == "" {
-		return nil, fmt.Errorf("%s: for parameter path: want a path, got an empty string", b.Name())
-	}
-	if !strings.HasPrefix(p, "/") {
-		p = path.Join("/root", p)
-	}
 	return starlark.None, m.do(thread, b, 0, func(ctx context.Context, rm *runtime.Machine) error {
-		return rm.WaitForFile(ctx, p, timeout.duration())
+		return rm.WaitForFile(ctx, string(p), timeout.duration())
 	})
 }
 
@@ -286,6 +295,9 @@ func (m *Machine) copyFromHost(thread *starlark.Thread, b *starlark.Builtin, arg
 	if src == "" {
 		return nil, fmt.Errorf("%s: for parameter src: want a host path, got an empty string", b.Name())
 	}
+	if err := runtime.CheckPath(src); err != nil {
+		return nil, fmt.Errorf("%s: for parameter src: %w", b.Name(), err)
+	}
 	if !filepath.IsAbs(src) {
 		src = filepath.Join(callerDir(thread), src)
 	}
@@ -302,6 +314,9 @@ func (m *Machine) copyFromVM(thread *starlark.Thread, b *starlark.Builtin, args 
 	timeout := seconds(DefaultTimeout)
 	if err := unpackArgs(b.Name(), args, kwargs, "src", &src, "target_dir?", &target, "timeout?", &timeout); err != nil {
 		return nil, err
+	}
+	if err := runtime.CheckPath(target); err != nil {
+		return nil, fmt.Errorf("%s: for parameter target_dir: %w", b.Name(), err)
 	}
 	if target != "" && !filepath.IsLocal(target) {
 		return nil, fmt.Errorf("%s: for parameter target_dir: %q must be a relative path inside the output directory", b.Name(), target)

@@ -21,7 +21,7 @@ func setForwardPorts(s *runtime.Spec, v starlark.Value) error {
 	for _, it := range d.Items() {
 		var host, guest int
 		if err := starlark.AsInt(it[0], &host); err != nil {
-			return fmt.Errorf("want a dict of host port to guest port, got a %s key", it[0].Type())
+			return fmt.Errorf("want a dict of host port to guest port, got %s key", aType(it[0]))
 		}
 		if err := starlark.AsInt(it[1], &guest); err != nil {
 			return fmt.Errorf("host port %d: want a guest port, got %s", host, it[1].Type())
@@ -51,7 +51,7 @@ func setAddresses(s *runtime.Spec, v starlark.Value) error {
 	for _, it := range d.Items() {
 		var vlan int
 		if err := starlark.AsInt(it[0], &vlan); err != nil {
-			return fmt.Errorf("want a dict of vlan to address, got a %s key", it[0].Type())
+			return fmt.Errorf("want a dict of vlan to address, got %s key", aType(it[0]))
 		}
 		if err := runtime.CheckVLAN(vlan); err != nil {
 			return err

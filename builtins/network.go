@@ -79,7 +79,7 @@ func (m *Machine) forwardPort(thread *starlark.Thread, b *starlark.Builtin, args
 // per second or as "10mbit".
 type linkArgs struct {
 	latency, jitter seconds
-	loss            float64
+	loss            number
 	rate            rate
 }
 
@@ -91,7 +91,7 @@ func (l *linkArgs) link(fnname string) (vswitch.Link, error) {
 	if !(l.loss >= 0 && l.loss <= 1) {
 		return vswitch.Link{}, fmt.Errorf("%s: for parameter loss: want a probability from 0 to 1, got %v", fnname, l.loss)
 	}
-	return vswitch.Link{Latency: l.latency.duration(), Jitter: l.jitter.duration(), Loss: l.loss, Rate: uint64(l.rate)}, nil
+	return vswitch.Link{Latency: l.latency.duration(), Jitter: l.jitter.duration(), Loss: float64(l.loss), Rate: uint64(l.rate)}, nil
 }
 
 // rate is a bandwidth argument: bits per second as an int, a string with a
@@ -301,6 +301,9 @@ func (s *Script) attachVDE(thread *starlark.Thread, b *starlark.Builtin, args st
 	}
 	if path == "" {
 		return nil, fmt.Errorf("%s: for parameter path: want the vde_switch's socket directory, got an empty string", b.Name())
+	}
+	if err := runtime.CheckPath(path); err != nil {
+		return nil, fmt.Errorf("%s: for parameter path: %w", b.Name(), err)
 	}
 	if !filepath.IsAbs(path) {
 		if file := thread.CallFrame(1).Pos.Filename(); file != "" && !strings.HasPrefix(file, "@") && !strings.HasPrefix(file, "<") {

@@ -8,6 +8,7 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/vmtest/vmtest/lang"
 	"github.com/vmtest/vmtest/runtime"
 )
 
@@ -145,7 +146,7 @@ func (s *Script) define(thread *starlark.Thread) error {
 		specs = append(specs, d.spec)
 	}
 	s.defined = true
-	s.defineErr = s.net.Define(specs)
+	s.defineErr = s.net.Define(lang.Context(thread), specs)
 	return s.defineErr
 }
 

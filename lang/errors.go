@@ -90,6 +90,9 @@ type report struct {
 
 const builtinFile = "<builtin>"
 
+// cancelledPrefix begins the message of a cancelled thread.
+const cancelledPrefix = "Starlark computation cancelled: "
+
 func analyze(err error) report {
 	var evals []*starlark.EvalError
 	var leaf error
@@ -131,6 +134,9 @@ walk:
 			break
 		}
 		msg := evals[len(evals)-1].Msg
+		if reason, ok := strings.CutPrefix(msg, cancelledPrefix); ok && strings.HasPrefix(reason, "the script ") {
+			msg = reason // a limit (see Limits) says what happened itself
+		}
 		if pos, ok := headPos(r.frames); ok {
 			msg = pos.String() + ": " + msg
 		}

@@ -24,3 +24,9 @@ func TestTestdata(t *testing.T) {
 	t.Setenv("VMTEST_PATH", libpath)
 	langtest.RunTestdata(t, "testdata/*.star", predeclared)
 }
+
+// TestBadInput runs the corpus of bad inputs: each chunk of
+// testdata/bad/*.star fails with exactly the message beside it.
+func TestBadInput(t *testing.T) {
+	langtest.RunTestdata(t, "testdata/bad/*.star", predeclared)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -48,14 +49,18 @@ type Config struct {
 	// (one per module executed, and NewThread), before it runs any
 	// code; use it to SetLocal values the builtins need.
 	Setup func(thread *starlark.Thread)
+	// Limits bound the computation of every thread the Loader creates,
+	// together; the zero value bounds nothing. See Limits.
+	Limits Limits
 }
 
 // A Loader executes a main file and the modules it loads, in the vmtest
 // dialect. It is safe for concurrent use; each module is executed at most
 // once per Loader (see the package documentation for resolution rules).
 type Loader struct {
-	cfg  Config
-	opts *syntax.FileOptions
+	cfg    Config
+	opts   *syntax.FileOptions
+	budget *budget // nil without limits
 
 	mu    sync.Mutex
 	cache map[string]*entry // by location.key
@@ -63,10 +68,28 @@ type Loader struct {
 
 // New returns a Loader for cfg. The Loader keeps its own copy of
 // cfg.LibPath; the Predeclared dict must not be modified afterwards.
+//
+// With limits, the Loader predeclares its own range, list, tuple,
+// sorted, reversed, enumerate, zip and bytes (see Limits), unless
+// cfg.Predeclared has those names.
 func New(cfg Config) *Loader {
 	cfg.LibPath = slices.Clone(cfg.LibPath)
-	return &Loader{cfg: cfg, opts: Options(), cache: make(map[string]*entry)}
+	l := &Loader{cfg: cfg, opts: Options(), budget: newBudget(cfg.Limits), cache: make(map[string]*entry)}
+	if l.budget != nil {
+		pre := l.budget.bounded()
+		for name, v := range cfg.Predeclared {
+			pre[name] = v
+		}
+		l.cfg.Predeclared = pre
+	}
+	return l
 }
+
+// Predeclared returns the names every module of the Loader sees besides
+// the Starlark universe: Config.Predeclared, and the built-ins that
+// count against its limits. A REPL that runs chunks itself predeclares
+// them. The result must not be modified.
+func (l *Loader) Predeclared() starlark.StringDict { return l.cfg.Predeclared }
 
 // LibPath returns the library search path: the directories given with
 // -L flags (flagDirs, in order), then the non-empty elements of env (the
@@ -131,7 +154,9 @@ func (l *Loader) NewThread(ctx context.Context, name string) (thread *starlark.T
 	if l.cfg.Setup != nil {
 		l.cfg.Setup(thread)
 	}
-	return thread, BindContext(thread, ctx)
+	done := l.budget.start(thread)
+	stop := BindContext(thread, ctx)
+	return thread, func() { stop(); done() }
 }
 
 // threadContext holds a thread's context. BindContext sets it as a local
@@ -413,18 +438,9 @@ func cycle(e *entry, me *loadThread, limit int) []string {
 
 // exec runs one module on a new thread.
 func (l *Loader) exec(ctx context.Context, lt *loadThread, loc *location, src any) (starlark.StringDict, error) {
-	if src == nil {
-		var data []byte
-		var err error
-		if loc.stdlib {
-			data, err = fs.ReadFile(l.cfg.Stdlib, loc.fspath)
-		} else {
-			data, err = os.ReadFile(loc.key)
-		}
-		if err != nil {
-			return nil, err
-		}
-		src = data
+	data, err := l.source(loc, src)
+	if err != nil {
+		return nil, err
 	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%s not executed: %w", loc.name, context.Cause(ctx))
@@ -435,11 +451,31 @@ func (l *Loader) exec(ctx context.Context, lt *loadThread, loc *location, src an
 	if l.cfg.Setup != nil {
 		l.cfg.Setup(thread)
 	}
+	defer l.budget.start(thread)()
 	stop := BindContext(thread, ctx)
 	defer stop()
-	globals, err := starlark.ExecFileOptions(l.opts, thread, loc.name, src, l.cfg.Predeclared)
+	globals, err := starlark.ExecFileOptions(l.opts, thread, loc.name, data, l.cfg.Predeclared)
 	if err != nil {
-		return globals, &located{l.Hint(err)}
+		return globals, &located{l.Hint(explainSyntax(err, data))}
 	}
 	return globals, nil
+}
+
+// source returns the text of the module at loc: src (a string, []byte
+// or io.Reader, as for starlark.ExecFile), or if nil the file's.
+func (l *Loader) source(loc *location, src any) ([]byte, error) {
+	switch s := src.(type) {
+	case nil:
+		if loc.stdlib {
+			return fs.ReadFile(l.cfg.Stdlib, loc.fspath)
+		}
+		return os.ReadFile(loc.key)
+	case string:
+		return []byte(s), nil
+	case []byte:
+		return s, nil
+	case io.Reader:
+		return io.ReadAll(s)
+	}
+	return nil, fmt.Errorf("invalid source for %s: %T", loc.name, src)
 }

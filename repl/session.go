@@ -42,7 +42,8 @@ type Config struct {
 	// Loader runs the chunks: its load(), print() and thread setup.
 	Loader *lang.Loader
 	// Globals are the names at the prompt: the builtins, and the globals
-	// of the test file. The Session adds test_script and _.
+	// of the test file. The Session adds the Loader's Predeclared,
+	// test_script and _.
 	Globals starlark.StringDict
 	// File is the test file: ExecFile runs it, test_script() its script;
 	// "" for none.
@@ -71,6 +72,9 @@ func NewSession(cfg Config) *Session {
 	opts := lang.Options()
 	opts.LoadBindsGlobally = true // a name loaded at the prompt stays for the next chunk
 	s := &Session{cfg: cfg, opts: opts, globals: starlark.StringDict{}}
+	for k, v := range cfg.Loader.Predeclared() { // with the built-ins its limits bound
+		s.globals[k] = v
+	}
 	for k, v := range cfg.Globals {
 		s.globals[k] = v
 	}

@@ -172,15 +172,10 @@ func (s *Spec) bootFiles(root string) ([]wire.File, error) {
 		}
 		return out, nil
 	}
-	passwdData, err := s.hostFile(root, "/etc/passwd")
+	passwd, group, err := s.etcTables(root)
 	if err != nil {
-		return nil, fmt.Errorf("machine %s: reading the users: %w", s.Name, err)
+		return nil, err
 	}
-	groupData, err := s.hostFile(root, "/etc/group")
-	if err != nil {
-		return nil, fmt.Errorf("machine %s: reading the groups: %w", s.Name, err)
-	}
-	passwd, group := parseEtc(passwdData), parseEtc(groupData)
 	var out []wire.File
 	if len(s.Users) > 0 || len(s.Groups) > 0 {
 		files, err := s.accountFiles(root, passwd, group)

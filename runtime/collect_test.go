@@ -24,30 +24,30 @@ func TestCoverageDefine(t *testing.T) {
 	}
 	n := New(Options{NoPackageCheck: true, Coverage: true})
 	defer n.Close()
-	if err := n.Define([]Spec{spec("combined", false)}); err == nil || !strings.Contains(err.Error(), `no machine may be called "combined"`) {
+	if err := n.Define(t.Context(), []Spec{spec("combined", false)}); err == nil || !strings.Contains(err.Error(), `no machine may be called "combined"`) {
 		t.Errorf("a machine called combined: %v", err)
 	}
 
 	t.Setenv("PATH", t.TempDir())
 	n = New(Options{NoPackageCheck: true})
 	defer n.Close()
-	if err := n.Define([]Spec{spec("a", true)}); err == nil || !strings.Contains(err.Error(), "install with: apt-get install -y lcov gcc") {
+	if err := n.Define(t.Context(), []Spec{spec("a", true)}); err == nil || !strings.Contains(err.Error(), "install with: apt-get install -y lcov gcc") {
 		t.Errorf("without lcov: %v", err)
 	}
 	n = New(Options{NoPackageCheck: true, DeclareOnly: true})
 	defer n.Close()
-	if err := n.Define([]Spec{spec("a", true)}); err != nil {
+	if err := n.Define(t.Context(), []Spec{spec("a", true)}); err != nil {
 		t.Errorf("declaration only: %v", err)
 	}
 	n = New(Options{NoPackageCheck: true})
 	defer n.Close()
-	if err := n.Define([]Spec{spec("a", false), spec("b", true)}); err == nil {
+	if err := n.Define(t.Context(), []Spec{spec("a", false), spec("b", true)}); err == nil {
 		t.Error("one machine with coverage: the tools were not checked")
 	}
 
 	n = New(Options{NoPackageCheck: true, DeclareOnly: true})
 	defer n.Close()
-	if err := n.Define([]Spec{spec("plain", false), spec("cov", true)}); err != nil {
+	if err := n.Define(t.Context(), []Spec{spec("plain", false), spec("cov", true)}); err != nil {
 		t.Fatal(err)
 	}
 	if got := n.Machine("plain").env(); !slices.Equal(got, []string{"A=1"}) {

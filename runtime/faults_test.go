@@ -53,7 +53,7 @@ func TestFaultsWaitForTheSwitch(t *testing.T) {
 	if err := n.AttachVDE(2, vdeDir); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Define([]Spec{a, b}); err != nil {
+	if err := n.Define(t.Context(), []Spec{a, b}); err != nil {
 		t.Fatal(err)
 	}
 	must := func(err error) {
@@ -106,7 +106,7 @@ func TestFaultsWaitForTheSwitch(t *testing.T) {
 func TestFaultsInDeclareOnly(t *testing.T) {
 	n := New(Options{Name: "t", DeclareOnly: true, NoPackageCheck: true})
 	defer n.Close()
-	if err := n.Define([]Spec{NewSpec("a")}); err != nil {
+	if err := n.Define(t.Context(), []Spec{NewSpec("a")}); err != nil {
 		t.Fatal(err)
 	}
 	for _, err := range []error{n.Block("a", true), n.Heal(), n.Capture(nil), n.SetLink("a", "", Link{Rate: 1000}, true)} {

@@ -124,8 +124,9 @@ func (n *Network) Log() *Log { return n.log }
 // Define fixes the network's machines, before anything boots: it checks
 // the specs (names, vlans, sizes), checks that the host has every package
 // they need (unless Options say otherwise), and computes every machine's
-// addresses, /etc/hosts and files. It may be called once.
-func (n *Network) Define(specs []Spec) error {
+// addresses, /etc/hosts and files. It may be called once. Cancelling
+// ctx stops the reading of unit files.
+func (n *Network) Define(ctx context.Context, specs []Spec) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.defined {
@@ -161,7 +162,7 @@ func (n *Network) Define(specs []Spec) error {
 			for _, svc := range s.Services {
 				jobs = append(jobs, wire.Job{Name: ServiceName(svc)})
 			}
-		} else if jobs, err = s.serviceJobs(root); err != nil {
+		} else if jobs, err = s.serviceJobs(ctx, root); err != nil {
 			return err
 		}
 		s.Jobs = append(s.Jobs, jobs...)
@@ -182,6 +183,9 @@ func (n *Network) Define(specs []Spec) error {
 	for i, s := range specs {
 		var err error
 		if files[i], err = s.bootFiles(root); err != nil {
+			return err
+		}
+		if err := s.checkJobUsers(root); err != nil {
 			return err
 		}
 	}

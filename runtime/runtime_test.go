@@ -131,10 +131,10 @@ func TestErrorDetailsScreen(t *testing.T) {
 func TestDeclareOnly(t *testing.T) {
 	n := New(Options{DeclareOnly: true, NoPackageCheck: true})
 	defer n.Close()
-	if err := n.Define([]Spec{NewSpec("a"), NewSpec("b")}); err != nil {
+	if err := n.Define(t.Context(), []Spec{NewSpec("a"), NewSpec("b")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Define(nil); err == nil {
+	if err := n.Define(t.Context(), nil); err == nil {
 		t.Error("a second Define is accepted")
 	}
 	if err := n.StartAll(context.Background()); !errors.Is(err, ErrDeclareOnly) {
@@ -144,7 +144,7 @@ func TestDeclareOnly(t *testing.T) {
 		t.Errorf("Succeed: %v", err)
 	}
 	dup := New(Options{})
-	if err := dup.Define([]Spec{NewSpec("a"), NewSpec("a")}); err == nil || !strings.Contains(err.Error(), `duplicate machine name "a"`) {
+	if err := dup.Define(t.Context(), []Spec{NewSpec("a"), NewSpec("a")}); err == nil || !strings.Contains(err.Error(), `duplicate machine name "a"`) {
 		t.Errorf("duplicate: %v", err)
 	}
 }

@@ -86,6 +86,8 @@ func ScreenshotFile(name string) (string, error) {
 		return "", fmt.Errorf("screenshot name %q contains a /: want a plain file name, written in the output directory", name)
 	case strings.HasPrefix(name, "."):
 		return "", fmt.Errorf("screenshot name %q starts with a dot: want a visible file name", name)
+	case strings.IndexByte(name, 0) >= 0 || len(name) > maxName-len(".png"):
+		return "", fmt.Errorf("screenshot name %s: want a file name of at most %d bytes without NUL", quotePath(name), maxName-len(".png"))
 	}
 	switch ext := filepath.Ext(name); ext {
 	case ".png":

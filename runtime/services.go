@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -88,7 +89,7 @@ func (m machineFS) Readlink(name string) (string, error) {
 // host root the guests see, and the machine's files) and returns them as
 // jobs, ordered among themselves and the machine's jobs by their After=
 // and Before= lines.
-func (s *Spec) serviceJobs(root string) ([]wire.Job, error) {
+func (s *Spec) serviceJobs(ctx context.Context, root string) ([]wire.Job, error) {
 	if len(s.Services) == 0 {
 		return nil, nil
 	}
@@ -104,7 +105,7 @@ func (s *Spec) serviceJobs(root string) ([]wire.Job, error) {
 	before := map[string][]string{} // job name to the names it must start before
 	for _, svc := range s.Services {
 		name := ServiceName(svc)
-		u, err := unitfile.Load(fsys, name)
+		u, err := unitfile.Load(ctx, fsys, name)
 		if err != nil {
 			if errors.Is(err, unitfile.ErrNotFound) {
 				err = fmt.Errorf("%w (is the package that has it in packages, and installed on the host?)", err)

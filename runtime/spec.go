@@ -86,11 +86,14 @@ func (s *Spec) check() error {
 	if err := vm.CheckHostname(s.Name); err != nil {
 		return err
 	}
-	if s.Memory < MinMemory {
-		return fmt.Errorf("machine %s: memory = %d MiB is too small: a guest needs at least %d", s.Name, s.Memory, MinMemory)
+	if err := CheckMemory(s.Memory); err != nil {
+		return fmt.Errorf("machine %s: memory = %d: %w", s.Name, s.Memory, err)
 	}
-	if s.CPUs < 1 {
-		return fmt.Errorf("machine %s: cpus = %d, want at least 1", s.Name, s.CPUs)
+	if err := CheckCPUs(s.CPUs); err != nil {
+		return fmt.Errorf("machine %s: cpus = %d: %w", s.Name, s.CPUs, err)
+	}
+	if len(s.VLANs) > vm.MaxNICs {
+		return fmt.Errorf("machine %s: %d vlans: a machine has at most %d network interfaces", s.Name, len(s.VLANs), vm.MaxNICs)
 	}
 	seen := map[int]bool{}
 	for _, v := range s.VLANs {
@@ -103,8 +106,8 @@ func (s *Spec) check() error {
 		seen[v] = true
 	}
 	for _, f := range s.Files {
-		if !strings.HasPrefix(f.Path, "/") {
-			return fmt.Errorf("machine %s: file %q: the path must be absolute", s.Name, f.Path)
+		if err := CheckGuestPath(f.Path); err != nil {
+			return fmt.Errorf("machine %s: files: %w", s.Name, err)
 		}
 	}
 	names := map[string]bool{}

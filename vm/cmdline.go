@@ -71,12 +71,12 @@ func (m *Machine) qemuArgs(socks map[string]string, fwds []Forward) []string {
 		"-kernel", m.art.Kernel,
 		"-initrd", m.initramfs(),
 		"-append", strings.Join(params, " "),
-		"-chardev", "socket,id=con,path="+socks["console"],
+		"-chardev", "socket,id=con,path="+optValue(socks["console"]),
 		"-serial", "chardev:con",
-		"-chardev", "socket,id=qmp,path="+socks["qmp"],
+		"-chardev", "socket,id=qmp,path="+optValue(socks["qmp"]),
 		"-mon", "chardev=qmp,mode=control",
 		"-device", "virtio-serial-pci,id=vser",
-		"-chardev", "socket,id=agent,path="+socks["agent"],
+		"-chardev", "socket,id=agent,path="+optValue(socks["agent"]),
 		"-device", "virtserialport,bus=vser.0,chardev=agent,name="+wire.PortName,
 		// The host's root (or a view of it, see view.go), read-only;
 		// multidevs=remap keeps inode numbers unique across the host's
@@ -88,7 +88,7 @@ func (m *Machine) qemuArgs(socks map[string]string, fwds []Forward) []string {
 		// cache=unsafe: QEMU's writes reach the host page cache, so a power
 		// cut (QEMU killed) loses only what the guest had not written out.
 		a = append(a,
-			"-drive", fmt.Sprintf("file=%s,if=none,id=disk,format=%s,cache=unsafe,discard=unmap", c.Disk.Path, c.Disk.Format),
+			"-drive", fmt.Sprintf("file=%s,if=none,id=disk,format=%s,cache=unsafe,discard=unmap", optValue(c.Disk.Path), c.Disk.Format),
 			"-device", "virtio-blk-pci,drive=disk")
 	}
 	// The extra disks after it, so that the guest names them vdb, vdc, ...
@@ -109,7 +109,7 @@ func (m *Machine) qemuArgs(socks map[string]string, fwds []Forward) []string {
 	for i, n := range c.NICs {
 		id := fmt.Sprintf("n%d", i)
 		a = append(a,
-			"-netdev", "stream,id="+id+",server=off,addr.type=unix,addr.path="+strings.ReplaceAll(n.Socket, ",", ",,"),
+			"-netdev", "stream,id="+id+",server=off,addr.type=unix,addr.path="+optValue(n.Socket),
 			"-device", fmt.Sprintf("virtio-net-pci,netdev=%s,mac=%s,romfile=,addr=0x%x", id, n.MAC, nicSlot(i)),
 		)
 	}
@@ -120,6 +120,12 @@ func (m *Machine) qemuArgs(socks map[string]string, fwds []Forward) []string {
 	}
 	return append(a, c.QEMUOpts...)
 }
+
+// optValue escapes a value (a path) in a QEMU option list such as
+// "socket,id=con,path=P": QEMU reads ",," as a comma in it, and a lone
+// comma as the start of the next option. (-kernel, -initrd and -append
+// take their argument whole; so does a "file:" chardev.)
+func optValue(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
 // initramfs is the image the machine boots with: with the display modules
 // if it has a display.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,6 +27,10 @@ var agentBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(func() int {
+		flag.Parse()
+		if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+			return m.Run() // a fuzz worker runs one fuzz target, which boots nothing
+		}
 		dir, err := os.MkdirTemp("", "vmtest-bin-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // Display geometry of a machine with Config.Display: the VGA adapter
@@ -25,7 +24,7 @@ const (
 func displayArgs(vnc string) []string {
 	return []string{
 		"-device", fmt.Sprintf("VGA,edid=on,xres=%d,yres=%d,romfile=", DisplayWidth, DisplayHeight),
-		"-vnc", "unix:" + strings.ReplaceAll(vnc, ",", ",,"),
+		"-vnc", "unix:" + optValue(vnc),
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 
@@ -13,15 +12,10 @@ import (
 // start runs in DIR, evaluated there. Ctrl-D detaches; the network keeps
 // running.
 func cmdAttach(args []string) int {
-	fs := flag.NewFlagSet("vmtest attach", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	dir, code, ok := runDirArg("attach", args, `; try: vmtest attach "$(vmtest start examples/hello.star)"`)
+	if !ok {
+		return code
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "vmtest attach: want the run directory that vmtest start printed; try: vmtest attach \"$(vmtest start examples/hello.star)\"")
-		return exitUsage
-	}
-	dir := fs.Arg(0)
 	c, err := control.Dial(dir, true)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vmtest attach: %v\n", err)
@@ -33,7 +27,7 @@ func cmdAttach(args []string) int {
 		fmt.Printf("vmtest attach: %s (%s), %s, run by pid %d.\n", c.Info.Test, c.Info.File, describeMachines(c.Info.Machines), c.Info.PID)
 		fmt.Printf("Tab completes, Ctrl-C cancels a statement, Ctrl-D detaches (the network keeps running; vmtest stop %s stops it).\n", dir)
 	}
-	code := prompt(context.Background(), c, nil)
+	code = prompt(context.Background(), c, nil)
 	if interactive && code == 0 {
 		fmt.Printf("detached; the network keeps running (vmtest stop %s)\n", dir)
 	}
@@ -43,15 +37,10 @@ func cmdAttach(args []string) int {
 // cmdStop is vmtest stop DIR: stop the network that vmtest start runs in
 // DIR, and return when its machines have stopped.
 func cmdStop(args []string) int {
-	fs := flag.NewFlagSet("vmtest stop", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	dir, code, ok := runDirArg("stop", args, "")
+	if !ok {
+		return code
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "vmtest stop: want the run directory that vmtest start printed")
-		return exitUsage
-	}
-	dir := fs.Arg(0)
 	c, err := control.Dial(dir, false)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vmtest stop: %v\n", err)
@@ -64,4 +53,19 @@ func cmdStop(args []string) int {
 	}
 	fmt.Printf("stopped %s (%s)\n", c.Info.Test, dir)
 	return 0
+}
+
+// runDirArg parses the arguments of a verb whose one argument is the run
+// directory of a vmtest start (attach, stop). When it returns ok false it
+// has said why, with hint, and the verb returns code.
+func runDirArg(verb string, args []string, hint string) (dir string, code int, ok bool) {
+	pos, code, ok := parseFlags(newFlags(verb), args, false)
+	if !ok {
+		return "", code, false
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(os.Stderr, "vmtest %s: want the run directory that vmtest start printed%s\n%s", verb, hint, verbUsage(verb))
+		return "", exitUsage, false
+	}
+	return pos[0], 0, true
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/vmtest/vmtest/runtime"
@@ -17,10 +18,12 @@ type buildFlags struct {
 	boot   bootFlags
 	result string
 	libs   libFlag
+	limits limitFlags
 }
 
 func (bf *buildFlags) register(fs *flag.FlagSet) {
 	bf.boot.register(fs)
+	bf.limits.register(fs)
 	fs.StringVar(&bf.result, "o", "result", "write the script to `DIR`/bin/")
 	fs.Var(&bf.libs, "L", "look for load()ed libraries in `DIR` too (repeatable; then $VMTEST_PATH)")
 }
@@ -29,15 +32,15 @@ func (bf *buildFlags) register(fs *flag.FlagSet) {
 // result/bin/run-vms, a script that starts its whole network in the
 // foreground (vmtest start --foreground), as the seed's run-vms does.
 func cmdBuild(args []string) int {
-	fs := flag.NewFlagSet("vmtest build", flag.ContinueOnError)
+	fs := newFlags("build")
 	var bf buildFlags
 	bf.register(fs)
-	files, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitUsage
+	files, code, ok := parseFlags(fs, args, true)
+	if !ok {
+		return code
 	}
 	if len(files) != 1 {
-		fmt.Fprintf(os.Stderr, "vmtest build: want one test file, got %d\n", len(files))
+		fmt.Fprintf(os.Stderr, "vmtest build: want one test file, got %d\n%s", len(files), verbUsage("build"))
 		return exitUsage
 	}
 	return build(files[0], "", bf)
@@ -46,15 +49,15 @@ func cmdBuild(args []string) int {
 // cmdBuildVM is vmtest build-vm FILE MACHINE: the same for one machine,
 // result/bin/run-<name>-vm (vmtest start --foreground --only NAME).
 func cmdBuildVM(args []string) int {
-	fs := flag.NewFlagSet("vmtest build-vm", flag.ContinueOnError)
+	fs := newFlags("build-vm")
 	var bf buildFlags
 	bf.register(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitUsage
+	pos, code, ok := parseFlags(fs, args, true)
+	if !ok {
+		return code
 	}
 	if len(pos) != 2 {
-		fmt.Fprintf(os.Stderr, "vmtest build-vm: want a test file and a machine name, got %d arguments; try: vmtest build-vm examples/ping.star server\n", len(pos))
+		fmt.Fprintf(os.Stderr, "vmtest build-vm: want a test file and a machine name, got %d arguments; try: vmtest build-vm examples/ping.star server\n%s", len(pos), verbUsage("build-vm"))
 		return exitUsage
 	}
 	return build(pos[0], pos[1], bf)
@@ -68,18 +71,31 @@ func build(file, only string, bf buildFlags) int {
 	if only != "" {
 		verb = "vmtest build-vm"
 	}
+	if err := checkTestFile(file); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", verb, err)
+		return exitUsage
+	}
 	ctx, stop := interruptibleCause()
 	defer stop()
-	machines, _, err := declared(ctx, file, bf.libs, true, io.Discard)
+	machines, _, err := declared(ctx, file, bf.libs, bf.limits.Limits, true, io.Discard)
 	if err != nil {
 		fmt.Fprint(os.Stderr, runtime.Report(err))
 		return exitFailure
 	}
+	if len(machines) == 0 {
+		fmt.Fprintf(os.Stderr, "%s: %s declares no machine: there is nothing to start\n", verb, file)
+		return exitFailure
+	}
 	if only != "" && !slices.Contains(machines, only) {
-		fmt.Fprintf(os.Stderr, "%s: %s declares no machine %q%s\n", verb, file, only, suggest(only, machines))
+		fmt.Fprintf(os.Stderr, "%s: %s declares no machine %q%s\n", verb, file, only, suggestMachine(only, machines))
 		return exitUsage
 	}
-	script, err := startScript(file, only, bf)
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", verb, err)
+		return exitFailure
+	}
+	script, err := startScript(self, file, only, bf)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", verb, err)
 		return exitFailure
@@ -97,14 +113,12 @@ func build(file, only string, bf buildFlags) int {
 	return 0
 }
 
-// startScript returns the shell script that execs vmtest start
+// startScript returns the shell script that execs self (vmtest) start
 // --foreground on file, with absolute paths so that it runs from any
-// directory (the machines' disks are kept in that directory).
-func startScript(file, only string, bf buildFlags) (string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
+// directory (the machines' disks are kept in that directory). Every
+// word is quoted for the shell, and the comment names the file in Go's
+// quotes: a path may hold any character but NUL.
+func startScript(self, file, only string, bf buildFlags) (string, error) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return "", err
@@ -126,6 +140,7 @@ func startScript(file, only string, bf buildFlags) (string, error) {
 	if bf.boot.verbose {
 		argv = append(argv, "-v")
 	}
+	argv = append(argv, bf.limits.args()...)
 	for _, l := range bf.libs {
 		d, err := filepath.Abs(l)
 		if err != nil {
@@ -138,9 +153,9 @@ func startScript(file, only string, bf buildFlags) (string, error) {
 	for i, a := range argv {
 		words[i] = shellWord(a)
 	}
-	what := "the machines of " + abs
+	what := "the machines of " + strconv.Quote(abs)
 	if only != "" {
-		what = "machine " + only + " of " + abs
+		what = "machine " + only + " of " + strconv.Quote(abs)
 	}
 	return fmt.Sprintf(`#!/bin/sh
 # Written by vmtest: starts %s in the

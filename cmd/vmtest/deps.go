@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,7 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/vmtest/vmtest/lang"
 	"github.com/vmtest/vmtest/runtime"
 )
 
@@ -19,22 +19,28 @@ import (
 // first action (start_all, a machine method, sleep) stops it, and every
 // config function runs; nothing boots.
 func cmdDeps(args []string) int {
-	fs := flag.NewFlagSet("vmtest deps", flag.ContinueOnError)
+	fs := newFlags("deps")
 	var libs libFlag
+	var lf limitFlags
 	fs.Var(&libs, "L", "look for load()ed libraries in `DIR` too (repeatable; then $VMTEST_PATH)")
-	files, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitUsage
+	lf.register(fs)
+	files, code, ok := parseFlags(fs, args, true)
+	if !ok {
+		return code
 	}
 	if len(files) == 0 {
-		fmt.Fprintln(os.Stderr, "vmtest deps: no test file given; try: vmtest deps examples/hello.star")
+		fmt.Fprintf(os.Stderr, "vmtest deps: no test file given; try: vmtest deps examples/hello.star\n%s", verbUsage("deps"))
+		return exitUsage
+	}
+	if err := checkTestFiles(files); err != nil {
+		fmt.Fprintf(os.Stderr, "vmtest deps: %v\n", err)
 		return exitUsage
 	}
 	ctx, stop := interruptibleCause()
 	defer stop()
 	var all []string
 	for _, file := range files {
-		pkgs, err := declaredPackages(ctx, file, libs)
+		pkgs, err := declaredPackages(ctx, file, libs, lf.Limits)
 		if err != nil {
 			fmt.Fprint(os.Stderr, runtime.Report(err))
 			return exitFailure
@@ -50,8 +56,8 @@ func cmdDeps(args []string) int {
 
 // declaredPackages evaluates file's declarations and returns the packages
 // its machines need.
-func declaredPackages(ctx context.Context, file string, libs []string) ([]string, error) {
-	_, pkgs, err := declared(ctx, file, libs, false, os.Stderr)
+func declaredPackages(ctx context.Context, file string, libs []string, limits lang.Limits) ([]string, error) {
+	_, pkgs, err := declared(ctx, file, libs, limits, false, os.Stderr)
 	return pkgs, err
 }
 
@@ -59,10 +65,10 @@ func declaredPackages(ctx context.Context, file string, libs []string) ([]string
 // first action (nothing boots) and returns its machines and the packages
 // they need. With checkPackages, a package missing on the host is an
 // error, as for vmtest run. What the file prints goes to print.
-func declared(ctx context.Context, file string, libs []string, checkPackages bool, print io.Writer) (machines, packages []string, err error) {
+func declared(ctx context.Context, file string, libs []string, limits lang.Limits, checkPackages bool, print io.Writer) (machines, packages []string, err error) {
 	net := runtime.New(runtime.Options{Name: testName(file), DeclareOnly: true, NoPackageCheck: !checkPackages, SkipUnits: true})
 	defer net.Close()
-	script, loader := newScript(ctx, net, libs, func(_ *starlark.Thread, msg string) { fmt.Fprintln(print, msg) })
+	script, loader := newScript(ctx, net, libs, limits, func(_ *starlark.Thread, msg string) { fmt.Fprintln(print, msg) })
 	_, err = loader.ExecFile(ctx, file)
 	if err == nil {
 		thread, release := loader.NewThread(ctx, "finish")

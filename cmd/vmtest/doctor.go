@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,10 +20,15 @@ import (
 // cmdDoctor reports what vmtest needs on this host, one line each, and
 // ends with the command that installs whatever is missing.
 func cmdDoctor(args []string) int {
-	fs := flag.NewFlagSet("vmtest doctor", flag.ContinueOnError)
+	fs := newFlags("doctor")
 	var bf bootFlags
 	bf.register(fs)
-	if err := fs.Parse(args); err != nil {
+	pos, code, ok := parseFlags(fs, args, false)
+	if !ok {
+		return code
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(os.Stderr, "vmtest doctor: takes no arguments, got %s\n%s", quoteArg(pos[0]), verbUsage("doctor"))
 		return exitUsage
 	}
 	ctx, stop := interruptible()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vmtest/vmtest/lang"
+	"github.com/vmtest/vmtest/runtime"
 	"github.com/vmtest/vmtest/vm"
 	"github.com/vmtest/vmtest/vm/cache"
 	"github.com/vmtest/vmtest/vm/disk"
@@ -31,7 +32,8 @@ type bootFlags struct {
 
 func (b *bootFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.kernel, "kernel", "", "kernel bzImage to boot (default $VMTEST_KERNEL, else the newest /boot/vmlinuz-* with modules)")
-	fs.StringVar(&b.accel, "accel", "auto", "accelerator: kvm, tcg or auto (probe KVM, fall back to TCG)")
+	b.accel = "auto"
+	fs.Var(choiceFlag{&b.accel, []string{"auto", "kvm", "tcg"}}, "accel", "accelerator `ACCEL`: kvm, tcg or auto (probe KVM, fall back to TCG)")
 	fs.BoolVar(&b.verbose, "v", false, "show the machines' consoles live")
 	fs.BoolVar(&b.noSnapshot, "no-snapshot", false, "boot every machine cold instead of reviving it from the boot snapshot of its shape")
 }
@@ -46,34 +48,36 @@ func interruptible() (context.Context, context.CancelFunc) {
 }
 
 func cmdExec(args []string) int {
-	fs := flag.NewFlagSet("vmtest exec", flag.ContinueOnError)
+	fs := newFlags("exec")
 	var bf bootFlags
 	bf.register(fs)
-	memory := fs.Int("memory", 512, "guest memory in MiB")
-	cpus := fs.Int("cpus", 1, "guest CPUs")
-	timeout := fs.Duration("timeout", 0, "kill the command after this long (e.g. 30s); exit status 124")
+	memory, cpus := runtime.DefaultMemory, runtime.DefaultCPUs
+	fs.Var(intFlag{&memory, runtime.MinMemory, maxInt, "1024"}, "memory", "guest memory in `MiB`")
+	fs.Var(intFlag{&cpus, 1, runtime.MaxCPUs, "2"}, "cpus", "`N` guest CPUs")
+	var timeout time.Duration
+	fs.Var(durationFlag{&timeout}, "timeout", "kill the command after `DURATION` (e.g. 30s); exit status 124")
 	keep := fs.Bool("keep-state", false, "keep the machine's disk as ./NAME.qcow2 and reuse it next time")
 	name := fs.String("name", "vm", "the machine's host name (and its disk's name with --keep-state)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	argv, code, ok := parseFlags(fs, args, false)
+	if !ok {
+		return code
 	}
-	argv := fs.Args()
 	if len(argv) == 0 {
-		fmt.Fprintln(os.Stderr, "vmtest exec: no command given; try: vmtest exec -- uname -a")
+		fmt.Fprintf(os.Stderr, "vmtest exec: no command given; try: vmtest exec -- uname -a\n%s", verbUsage("exec"))
 		return exitUsage
 	}
-	if *memory < 64 {
-		fmt.Fprintf(os.Stderr, "vmtest exec: --memory %d is too small: a guest needs at least 64 MiB\n", *memory)
+	if err := runtime.CheckMemory(memory); err != nil {
+		fmt.Fprintf(os.Stderr, "vmtest exec: --memory %d: %v\n", memory, err)
 		return exitUsage
 	}
 	if err := vm.CheckHostname(*name); err != nil {
-		fmt.Fprintf(os.Stderr, "vmtest exec: --name: %v\n", err)
+		fmt.Fprintf(os.Stderr, "vmtest exec: --name %s: %v\n", quoteArg(*name), err)
 		return exitUsage
 	}
 
 	ctx, stop := interruptible()
 	defer stop()
-	code, err := execOnce(ctx, bf, execConfig{name: *name, memory: *memory, cpus: *cpus, keep: *keep, timeout: *timeout, argv: argv})
+	code, err := execOnce(ctx, bf, execConfig{name: *name, memory: memory, cpus: cpus, keep: *keep, timeout: timeout, argv: argv})
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(os.Stderr, "vmtest exec: interrupted; machine stopped")
@@ -173,6 +177,15 @@ func execOnce(ctx context.Context, bf bootFlags, c execConfig) (int, error) {
 		}
 	}
 	return res.Exit, err
+}
+
+// suggestMachine is suggest for a machine name, or else the list of
+// machines: " (machines: a, b)".
+func suggestMachine(name string, machines []string) string {
+	if s := suggest(name, machines); s != "" {
+		return s
+	}
+	return " (machines: " + strings.Join(machines, ", ") + ")"
 }
 
 func suggest(name string, candidates []string) string {

@@ -11,6 +11,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/vmtest/vmtest/builtins"
+	"github.com/vmtest/vmtest/lang"
 	"github.com/vmtest/vmtest/repl"
 	"github.com/vmtest/vmtest/runtime"
 	"github.com/vmtest/vmtest/vm"
@@ -55,6 +56,7 @@ type sessionConfig struct {
 	file   string
 	boot   bootFlags
 	libs   []string
+	limits lang.Limits
 	outDir string    // the test's output directory, emptied here
 	term   io.Writer // where the log goes between statements
 	// For vmtest start: see runtime.Options.
@@ -95,7 +97,7 @@ func openSession(ctx context.Context, c sessionConfig) (*session, error) {
 	})
 	// Config functions read through an attribute (m.config at the prompt)
 	// get a thread of their own; they are pure Starlark.
-	script, loader := newScript(context.Background(), net, c.libs, func(_ *starlark.Thread, msg string) { log.Printf("%s", msg) })
+	script, loader := newScript(context.Background(), net, c.libs, c.limits, func(_ *starlark.Thread, msg string) { log.Printf("%s", msg) })
 	s := &session{net: net, script: script, out: out, logFile: logFile}
 	s.repl = repl.NewSession(repl.Config{Loader: loader, Globals: script.Globals(), File: c.file, Output: out})
 	term := c.term

@@ -22,6 +22,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/vmtest/vmtest/vm/agent"
 	"github.com/vmtest/vmtest/vm/hide"
@@ -92,32 +93,59 @@ func run(args []string) int {
 
 var verbs = []string{"run", "repl", "start", "attach", "stop", "build", "build-vm", "deps", "exec", "doctor", "version", "help"}
 
-func usage() {
-	fmt.Fprint(os.Stderr, `usage:
-  vmtest run [-j N] [--timeout DURATION] [--out DIR] [-L DIR] [-v] [-i] FILE...
-        run each test file with its own network of machines; results in DIR/<test>/;
-        -i: at a failure, open the prompt on the network, still up
-  vmtest repl [--out DIR] [-L DIR] [-v] FILE
-        a prompt on the file's network: machines boot when first used; Ctrl-D stops them
-  vmtest start [--foreground] [--only NAME] [--out DIR] [-L DIR] [-v] FILE
-        boot the file's network (disks kept as ./<name>.qcow2) and keep it running;
-        prints its run directory DIR
-  vmtest attach DIR
-        the prompt on the network that vmtest start runs in DIR; Ctrl-D detaches
-  vmtest stop DIR
-        stop that network
-  vmtest build [-o DIR] [-L DIR] FILE
-        write DIR/bin/run-vms (default result/): starts the network, as vmtest start --foreground
-  vmtest build-vm [-o DIR] [-L DIR] FILE MACHINE
-        write DIR/bin/run-MACHINE-vm: starts that machine; honours QEMU_OPTS
-  vmtest deps [-L DIR] FILE...
-        print the Debian packages the files' machines need, one per line
-  vmtest exec [--memory MIB] [--cpus N] [--timeout DURATION] [--keep-state] [-v] [--] CMD [ARG...]
-        boot one throwaway machine, run CMD in it, exit with its status
-  vmtest doctor
-        report QEMU, kernel, modules, accelerator and cache; say how to install what is missing
-  vmtest version
+// verbHelp is each verb's usage: its synopsis and what it does.
+var verbHelp = []struct{ verb, synopsis, about string }{
+	{"run", "vmtest run [-j N] [--timeout DURATION] [--out DIR] [-L DIR] [-v] [-i] FILE...",
+		"run each test file with its own network of machines; results in DIR/<test>/;\n-i: at a failure, open the prompt on the network, still up"},
+	{"repl", "vmtest repl [--out DIR] [-L DIR] [-v] FILE",
+		"a prompt on the file's network: machines boot when first used; Ctrl-D stops them"},
+	{"start", "vmtest start [--foreground] [--only NAME] [--out DIR] [-L DIR] [-v] FILE",
+		"boot the file's network (disks kept as ./<name>.qcow2) and keep it running;\nprints its run directory DIR"},
+	{"attach", "vmtest attach DIR", "the prompt on the network that vmtest start runs in DIR; Ctrl-D detaches"},
+	{"stop", "vmtest stop DIR", "stop that network"},
+	{"build", "vmtest build [-o DIR] [-L DIR] FILE",
+		"write DIR/bin/run-vms (default result/): starts the network, as vmtest start --foreground"},
+	{"build-vm", "vmtest build-vm [-o DIR] [-L DIR] FILE MACHINE",
+		"write DIR/bin/run-MACHINE-vm: starts that machine; honours QEMU_OPTS"},
+	{"deps", "vmtest deps [-L DIR] FILE...", "print the Debian packages the files' machines need, one per line"},
+	{"exec", "vmtest exec [--memory MIB] [--cpus N] [--timeout DURATION] [--keep-state] [-v] [--] CMD [ARG...]",
+		"boot one throwaway machine, run CMD in it, exit with its status"},
+	{"doctor", "vmtest doctor", "report QEMU, kernel, modules, accelerator and cache; say how to install what is missing"},
+	{"version", "vmtest version", ""},
+}
 
-common flags: --kernel PATH (or VMTEST_KERNEL), --accel kvm|tcg|auto
-`)
+// commonFlags are the flags of every verb that boots or runs a file.
+const commonFlags = `common flags: --kernel PATH (or VMTEST_KERNEL), --accel kvm|tcg|auto,
+  --max-steps N, --max-memory SIZE (bounds on a test file's computation)
+`
+
+// verbUsage is the usage of one verb, for its errors and -h.
+func verbUsage(verb string) string {
+	for _, v := range verbHelp {
+		if v.verb == verb {
+			return "usage: " + v.synopsis + "\n" + indent(v.about, "  ")
+		}
+	}
+	return ""
+}
+
+// indent prefixes each line of s, which ends with a newline unless empty.
+func indent(s, prefix string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix) + "\n"
+}
+
+func usage() { fmt.Fprint(os.Stderr, usageText()) }
+
+// usageText is the usage of every verb.
+func usageText() string {
+	var b strings.Builder
+	b.WriteString("usage:\n")
+	for _, v := range verbHelp {
+		b.WriteString("  " + v.synopsis + "\n" + indent(v.about, "        "))
+	}
+	b.WriteString("\n" + commonFlags)
+	return b.String()
 }

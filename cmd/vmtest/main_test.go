@@ -110,7 +110,7 @@ func TestBadInput(t *testing.T) {
 		{"bad name", nil, []string{"exec", "--name", "Bad_Name", "true"}, exitUsage, "not a valid host name"},
 		{"no qemu", []string{"PATH=/nonexistent"}, []string{"exec", "true"}, exitVMFailure, "apt-get install qemu-system-x86"},
 		{"no kernel", []string{"VMTEST_KERNEL=/nonexistent/vmlinuz"}, []string{"exec", "true"}, exitVMFailure, "/nonexistent/vmlinuz"},
-		{"bad accel", nil, []string{"exec", "--accel", "hvf", "true"}, exitVMFailure, "hvf"},
+		{"bad accel", nil, []string{"exec", "--accel", "hvf", "true"}, exitUsage, "vmtest exec: --accel hvf: want auto, kvm or tcg\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errs, code := vmtest(t, tc.env, tc.args...)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -22,26 +21,32 @@ import (
 // cmdRepl is vmtest repl: the prompt on a test file's network. The file's
 // declarations run; machines boot when a statement first needs them.
 func cmdRepl(args []string) int {
-	fs := flag.NewFlagSet("vmtest repl", flag.ContinueOnError)
+	fs := newFlags("repl")
 	var bf bootFlags
+	var lf limitFlags
 	bf.register(fs)
+	lf.register(fs)
 	out := fs.String("out", "vmtest-out", "write the results to `DIR`/<test>/")
 	var libs libFlag
 	var display bool
 	registerDisplay(fs, &display)
 	fs.Var(&libs, "L", "look for load()ed libraries in `DIR` too (repeatable; then $VMTEST_PATH)")
-	files, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitUsage
+	files, code, ok := parseFlags(fs, args, true)
+	if !ok {
+		return code
 	}
 	if len(files) != 1 {
-		fmt.Fprintf(os.Stderr, "vmtest repl: want one test file, got %d; try: vmtest repl examples/hello.star\n", len(files))
+		fmt.Fprintf(os.Stderr, "vmtest repl: want one test file, got %d; try: vmtest repl examples/hello.star\n%s", len(files), verbUsage("repl"))
 		return exitUsage
 	}
 	file := files[0]
+	if err := checkTestFile(file); err != nil {
+		fmt.Fprintf(os.Stderr, "vmtest repl: %v\n", err)
+		return exitUsage
+	}
 
 	ctx, stop := interruptibleCause()
-	s, err := openSession(ctx, sessionConfig{file: file, boot: bf, libs: libs, outDir: filepath.Join(*out, testName(file)), term: os.Stdout, showScreens: display})
+	s, err := openSession(ctx, sessionConfig{file: file, boot: bf, libs: libs, limits: lf.Limits, outDir: filepath.Join(*out, testName(file)), term: os.Stdout, showScreens: display})
 	interrupted := ctx.Err() != nil
 	stop()
 	if err != nil {
@@ -55,7 +60,7 @@ func cmdRepl(args []string) int {
 		fmt.Printf("vmtest repl: %s declares %s; each boots when first used.\n", file, describeMachines(s.script.Machines()))
 		fmt.Println("Tab completes, Ctrl-C cancels a statement, test_script() runs the file, Ctrl-D stops the machines and exits.")
 	}
-	code := prompt(context.Background(), s.repl, s.out)
+	code = prompt(context.Background(), s.repl, s.out)
 	if len(s.net.Machines()) > 0 {
 		s.net.Log().Printf("stopping the machines")
 	}

@@ -33,6 +33,7 @@ type runFlags struct {
 	timeout time.Duration
 	out     string
 	libs    libFlag
+	limits  limitFlags
 
 	coverage bool // on for every machine
 	pcap     bool
@@ -50,27 +51,24 @@ func (l *libFlag) String() string       { return strings.Join(*l, ":") }
 func (l *libFlag) Set(dir string) error { *l = append(*l, dir); return nil }
 
 func cmdRun(args []string) int {
-	fs := flag.NewFlagSet("vmtest run", flag.ContinueOnError)
-	var rf runFlags
+	fs := newFlags("run")
+	rf := runFlags{jobs: 1}
 	rf.boot.register(fs)
-	fs.IntVar(&rf.jobs, "j", 1, "run up to `N` files at once, each with its own network")
-	fs.DurationVar(&rf.timeout, "timeout", 0, "fail a file whose run takes longer than this (e.g. 10m); 0: no limit")
+	rf.limits.register(fs)
+	fs.Var(intFlag{&rf.jobs, 1, maxInt, "4"}, "j", "run up to `N` files at once, each with its own network")
+	fs.Var(durationFlag{&rf.timeout}, "timeout", "fail a file whose run takes longer than `DURATION` (e.g. 10m); 0: no limit")
 	fs.StringVar(&rf.out, "out", "vmtest-out", "write each file's results to `DIR`/<test>/")
 	fs.Var(&rf.libs, "L", "look for load()ed libraries in `DIR` too (repeatable; then $VMTEST_PATH)")
 	fs.BoolVar(&rf.coverage, "coverage", false, "collect coverage from every machine and write a report to <out>/<test>/coverage/")
 	fs.BoolVar(&rf.pcap, "pcap", false, "capture every vlan to <out>/<test>/net/vlan<N>.pcap")
 	fs.BoolVar(&rf.interactive, "i", false, "at a failure, open the prompt on the network, still up (vmtest repl)")
 	registerDisplay(fs, &rf.display)
-	files, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitUsage
+	files, code, ok := parseFlags(fs, args, true)
+	if !ok {
+		return code
 	}
 	if len(files) == 0 {
-		fmt.Fprintln(os.Stderr, "vmtest run: no test file given; try: vmtest run examples/hello.star")
-		return exitUsage
-	}
-	if rf.jobs < 1 {
-		fmt.Fprintf(os.Stderr, "vmtest run: -j %d: want at least 1\n", rf.jobs)
+		fmt.Fprintf(os.Stderr, "vmtest run: no test file given; try: vmtest run examples/hello.star\n%s", verbUsage("run"))
 		return exitUsage
 	}
 	if rf.interactive && rf.jobs > 1 {
@@ -178,13 +176,16 @@ func runFile(ctx context.Context, file string, rf runFlags, term io.Writer, colo
 		ShowScreens: rf.display,
 	})
 	defer net.Close()
-	script, loader := newScript(ctx, net, rf.libs, func(_ *starlark.Thread, msg string) { log.Printf("%s", msg) })
+	script, loader := newScript(ctx, net, rf.libs, rf.limits.Limits, func(_ *starlark.Thread, msg string) { log.Printf("%s", msg) })
 	start := time.Now()
 	globals, err := loader.ExecFile(ctx, file)
 	if err == nil {
 		thread, release := loader.NewThread(ctx, "finish")
 		err = script.Finish(thread)
 		release()
+	}
+	if err == nil && len(script.Machines()) == 0 && len(log.Results()) == 0 {
+		log.Printf("warning: %s", testsNothing(file))
 	}
 	whole := runtime.Result{Name: test, Duration: time.Since(start), Err: err}
 	if err != nil {
@@ -213,7 +214,7 @@ func runFile(ctx context.Context, file string, rf runFlags, term io.Writer, colo
 }
 
 // newScript returns the builtins and the Loader of one run of a file.
-func newScript(ctx context.Context, net *runtime.Network, libs []string, print func(*starlark.Thread, string)) (*builtins.Script, *lang.Loader) {
+func newScript(ctx context.Context, net *runtime.Network, libs []string, limits lang.Limits, print func(*starlark.Thread, string)) (*builtins.Script, *lang.Loader) {
 	var loader *lang.Loader
 	script := builtins.New(net, builtins.Options{
 		NewThread: func() (*starlark.Thread, func()) { return loader.NewThread(ctx, "config") },
@@ -223,8 +224,19 @@ func newScript(ctx context.Context, net *runtime.Network, libs []string, print f
 		LibPath:     lang.LibPath(libs, os.Getenv("VMTEST_PATH")),
 		Stdlib:      stdlib.FS(),
 		Print:       print,
+		Limits:      limits,
 	})
 	return script, loader
+}
+
+// testsNothing says why a file that declared no machine and ran no
+// subtest tests nothing: it is empty, or has no machine.
+func testsNothing(file string) string {
+	src, _ := os.ReadFile(file)
+	if f, err := lang.Options().Parse(file, src, 0); err == nil && len(f.Stmts) == 0 {
+		return file + " is empty: it declares and tests nothing"
+	}
+	return file + " declares no machine and runs no subtest: it tests nothing"
 }
 
 // testName is a file's test name: its base name without .star.
@@ -232,8 +244,9 @@ func testName(file string) string {
 	return strings.TrimSuffix(filepath.Base(file), ".star")
 }
 
-// checkTestFiles reports a file given twice, or two files with the same
-// test name (their output directories would clash).
+// checkTestFiles reports a file that is not one (see checkTestFile), a
+// file given twice, or two files with the same test name (their output
+// directories would clash).
 func checkTestFiles(files []string) error {
 	seen := map[string]string{}
 	for _, f := range files {
@@ -243,7 +256,31 @@ func checkTestFiles(files []string) error {
 		}
 		seen[name] = f
 	}
+	for _, f := range files {
+		if err := checkTestFile(f); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// checkTestFile reports a test file that does not exist, or is a
+// directory, or cannot be read.
+func checkTestFile(file string) error {
+	fi, err := os.Stat(file)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s: no such file", file)
+	case err != nil:
+		return err
+	case fi.IsDir():
+		return fmt.Errorf("%s is a directory; give the test files in it, such as %s", file, filepath.Join(file, "*.star"))
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // outMarker marks a directory as a test's output directory, which the next

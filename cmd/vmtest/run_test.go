@@ -176,8 +176,8 @@ func TestRunBadInput(t *testing.T) {
 	}{
 		{"no file", []string{"run"}, exitUsage, "no test file given"},
 		{"same name", []string{"run", "a/x.star", "b/x.star"}, exitUsage, `a/x.star and b/x.star have the same test name "x"`},
-		{"bad -j", []string{"run", "-j", "0", "x.star"}, exitUsage, "-j 0: want at least 1"},
-		{"missing file", []string{"run", "testdata/run/nonexistent.star"}, exitFailure, "nonexistent.star: no such file or directory"},
+		{"bad -j", []string{"run", "-j", "0", "x.star"}, exitUsage, "-j 0: want a whole number from 1 up, such as -j 4"},
+		{"missing file", []string{"run", "testdata/run/nonexistent.star"}, exitUsage, "vmtest run: testdata/run/nonexistent.star: no such file\n"},
 		{"unknown key", []string{"run", "testdata/run/bad.star"}, exitFailure,
 			`testdata/run/bad.star:1:14: machine: unexpected keyword argument "memroy" (did you mean memory?)`},
 		{"missing packages", []string{"run", "testdata/run/missing.star"}, exitFailure,
@@ -284,5 +284,51 @@ func TestRunServiceExamples(t *testing.T) {
 		if !strings.Contains(stdout, "PASS "+test+" (") {
 			t.Errorf("output lacks PASS %s:\n%s", test, stdout)
 		}
+	}
+}
+
+// TestRunOddPaths boots machines whose run directory (their QMP, agent,
+// console, switch and VNC sockets, their disks) and output directory
+// have a comma and a space in their paths: QEMU must get each path whole
+// (it reads "," as the start of the next option unless doubled).
+func TestRunOddPaths(t *testing.T) {
+	runtimeDir := filepath.Join(t.TempDir(), "run, dir")
+	if err := os.Mkdir(runtimeDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out, dir")
+	stdout, stderr, code := vmtest(t, []string{"XDG_RUNTIME_DIR=" + runtimeDir}, "run", "--out", out, "testdata/run/paths.star")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "paths", "shot.png")); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestRunTestsNothing: a file that declares no machine and runs no
+// subtest passes, with a warning that it tests nothing; an empty one
+// says it is empty.
+func TestRunTestsNothing(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "nothing.star"), []byte("x = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		"testdata/cli/empty.star":          "warning: testdata/cli/empty.star is empty: it declares and tests nothing\n",
+		filepath.Join(dir, "nothing.star"): "warning: " + filepath.Join(dir, "nothing.star") + " declares no machine and runs no subtest: it tests nothing\n",
+	} {
+		stdout, stderr, code := vmtest(t, nil, "run", "--out", t.TempDir(), file)
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("%s: exit %d, want 0 and %q in:\n%s%s", file, code, want, stdout, stderr)
+		}
+	}
+}
+
+// TestHelp: -h prints the verb's usage and its flags, and exits 0.
+func TestHelp(t *testing.T) {
+	stdout, stderr, code := vmtest(t, nil, "run", "-h")
+	if code != 0 || stdout != "" || !strings.HasPrefix(stderr, verbUsage("run")+"flags:\n") || !strings.Contains(stderr, "-max-memory SIZE") {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -28,6 +27,7 @@ type startFlags struct {
 	boot       bootFlags
 	out        string
 	libs       libFlag
+	limits     limitFlags
 	foreground bool
 	display    bool
 	only       string
@@ -39,21 +39,26 @@ type startFlags struct {
 // directory: in the background (the directory is printed when the
 // machines are up), or with --foreground in this process.
 func cmdStart(args []string) int {
-	fs := flag.NewFlagSet("vmtest start", flag.ContinueOnError)
+	fs := newFlags("start")
 	var sf startFlags
 	sf.boot.register(fs)
+	sf.limits.register(fs)
 	fs.StringVar(&sf.out, "out", "vmtest-out", "write consoles and logs to `DIR`/<test>/")
 	fs.Var(&sf.libs, "L", "look for load()ed libraries in `DIR` too (repeatable; then $VMTEST_PATH)")
 	fs.BoolVar(&sf.foreground, "foreground", false, "run in this process: log here, and open the prompt if the terminal is one")
 	registerDisplay(fs, &sf.display)
 	fs.StringVar(&sf.only, "only", "", "boot only the machine `NAME` (vmtest build-vm); the others boot at first use")
-	fs.IntVar(&sf.readyFD, "ready-fd", 0, "internal: write the run directory to this file descriptor once up")
-	files, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitUsage
+	fs.Var(intFlag{&sf.readyFD, 0, maxInt, "3"}, "ready-fd", "internal: write the run directory to this file descriptor once up")
+	files, code, ok := parseFlags(fs, args, true)
+	if !ok {
+		return code
 	}
 	if len(files) != 1 {
-		fmt.Fprintf(os.Stderr, "vmtest start: want one test file, got %d; try: vmtest start examples/hello.star\n", len(files))
+		fmt.Fprintf(os.Stderr, "vmtest start: want one test file, got %d; try: vmtest start examples/hello.star\n%s", len(files), verbUsage("start"))
+		return exitUsage
+	}
+	if err := checkTestFile(files[0]); err != nil {
+		fmt.Fprintf(os.Stderr, "vmtest start: %v\n", err)
 		return exitUsage
 	}
 	if !sf.foreground {
@@ -133,15 +138,19 @@ func startForeground(file string, sf startFlags) int {
 	defer intr.stop()
 	ctx := intr.ctx
 
-	machines, _, err := declared(ctx, file, sf.libs, false, io.Discard)
+	machines, _, err := declared(ctx, file, sf.libs, sf.limits.Limits, false, io.Discard)
 	if err != nil {
 		fmt.Fprint(os.Stderr, runtime.Report(err))
+		return exitFailure
+	}
+	if len(machines) == 0 {
+		fmt.Fprintf(os.Stderr, "vmtest start: %s declares no machine: there is nothing to start\n", file)
 		return exitFailure
 	}
 	boot := machines
 	if sf.only != "" {
 		if !slices.Contains(machines, sf.only) {
-			fmt.Fprintf(os.Stderr, "vmtest start: --only: %s declares no machine %q%s\n", file, sf.only, suggest(sf.only, machines))
+			fmt.Fprintf(os.Stderr, "vmtest start: --only: %s declares no machine %q%s\n", file, sf.only, suggestMachine(sf.only, machines))
 			return exitUsage
 		}
 		boot = []string{sf.only}
@@ -160,7 +169,7 @@ func startForeground(file string, sf startFlags) int {
 	defer release()
 
 	s, err := openSession(ctx, sessionConfig{
-		file: file, boot: sf.boot, libs: sf.libs, outDir: filepath.Join(sf.out, testName(file)), term: os.Stdout,
+		file: file, boot: sf.boot, libs: sf.libs, limits: sf.limits.Limits, outDir: filepath.Join(sf.out, testName(file)), term: os.Stdout,
 		runDir: rd, disks: disks, qemuOpts: strings.Fields(os.Getenv("QEMU_OPTS")),
 		showScreens: sf.display,
 	})

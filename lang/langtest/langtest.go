@@ -14,7 +14,12 @@
 // with an error attributed to that line, and the regular expression must
 // match the error as rendered by lang.FormatError (message, positions and
 // traceback, so a pattern can also check a position such as
-// `lib/x.star:3:5`). An error is attributed to the innermost position
+// `lib/x.star:3:5`). A line may instead end with
+//
+//	x = 1 // 0  ###= ":7: floored division by zero"
+//
+// whose string, after the file and that line, must be exactly the first
+// line of the error: the column and the whole message. An error is attributed to the innermost position
 // that lies in the chunk's own file: the failing statement, or the load()
 // statement through which an error in another module arrived. Every
 // resolver error of the chunk's own file is attributed to its own line.
@@ -32,7 +37,8 @@
 // unless the caller defines "assert". A failed assert.* reports to the
 // Go test and lets the chunk continue; fail() stops it.
 //
-// load(): @stdlib is the vmtest standard library (package stdlib); the
+// The chunk runs with lang.DefaultLimits (and so the built-ins they
+// bound). load(): @stdlib is the vmtest standard library (package stdlib); the
 // library path is lang.LibPath(nil, $VMTEST_PATH), so a test can set it
 // with t.Setenv. print() goes to t.Log. The context is t.Context().
 package langtest
@@ -117,10 +123,15 @@ func readChunks(file string) ([]chunk, error) {
 		c := chunk{file: filepath.Clean(file), src: strings.Repeat("\n", line-1) + text, want: map[int]string{}}
 		for _, l := range strings.Split(text, "\n") {
 			if _, after, ok := strings.Cut(l, "###"); ok {
-				rest := strings.TrimSpace(after)
+				exact := strings.HasPrefix(after, "=")
+				rest := strings.TrimSpace(strings.TrimPrefix(after, "="))
 				pat, err := strconv.Unquote(rest)
 				if err != nil {
-					return nil, fmt.Errorf("%s:%d: not a quoted regexp: %s", file, line, rest)
+					return nil, fmt.Errorf("%s:%d: not a quoted string: %s", file, line, rest)
+				}
+				if exact {
+					// the first line of the report, whole
+					pat = "^" + regexp.QuoteMeta(fmt.Sprintf("%s:%d%s", filepath.Clean(file), line, pat)) + "(\n|$)"
 				}
 				if _, err := regexp.Compile(pat); err != nil {
 					return nil, fmt.Errorf("%s:%d: %w", file, line, err)
@@ -138,6 +149,7 @@ func readChunks(file string) ([]chunk, error) {
 func (c chunk) run(t *testing.T, predeclared starlark.StringDict) {
 	t.Helper()
 	l := lang.New(lang.Config{
+		Limits:      lang.DefaultLimits,
 		Predeclared: predeclared,
 		LibPath:     lang.LibPath(nil, os.Getenv("VMTEST_PATH")),
 		Stdlib:      stdlib.FS(),

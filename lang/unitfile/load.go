@@ -1,6 +1,7 @@
 package unitfile
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -58,8 +59,8 @@ var ErrNotFound = errors.New("no such unit")
 // an instance, foo@.service for foo@bar.service) and its drop-ins
 // (NAME.d/*.conf, and the template's, ordered by file name, /etc first
 // for the same file name). A masked unit (a link to /dev/null, or an
-// empty file) is an error.
-func Load(fsys FS, name string) (*Unit, error) {
+// empty file) is an error. Cancelling ctx stops the parsing.
+func Load(ctx context.Context, fsys FS, name string) (*Unit, error) {
 	if path.Ext(name) == "" {
 		name += ".service"
 	}
@@ -103,7 +104,7 @@ func Load(fsys FS, name string) (*Unit, error) {
 	if u.Path == "" {
 		return nil, fmt.Errorf("%w %s in %s", ErrNotFound, name, strings.Join(SearchPath, ", "))
 	}
-	secs, err := parse(u.Path, data)
+	secs, err := parse(ctx, u.Path, data)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +147,7 @@ func Load(fsys FS, name string) (*Unit, error) {
 			}
 			return nil, fmt.Errorf("unit %s: drop-in %s: %w", name, p, err)
 		}
-		secs, err := parse(p, b)
+		secs, err := parse(ctx, p, b)
 		if err != nil {
 			return nil, err
 		}

@@ -115,7 +115,8 @@ func Interpret(u *Unit, ctx Context) (*Service, error) {
 		}
 		for _, a := range sec.Assignments {
 			fail := func(format string, args ...any) error {
-				return fmt.Errorf("%s: unit %s: %s=%s: %s", a.Where(), u.Name, a.Key, a.Value, fmt.Sprintf(format, args...))
+				head, rest := clip(a.Key + "=" + a.Value)
+				return fmt.Errorf("%s: unit %s: %s%s: %s", a.Where(), u.Name, head, rest, fmt.Sprintf(format, args...))
 			}
 			d, known := table[a.Key]
 			if !known {

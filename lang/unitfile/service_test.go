@@ -104,7 +104,7 @@ WantedBy=multi-user.target
 }
 
 func TestInterpretTemplateWithDropIns(t *testing.T) {
-	u, err := Load(testFS, "db@a-b")
+	u, err := Load(t.Context(), testFS, "db@a-b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestInterpretErrors(t *testing.T) {
 		"timer":         "/lib/systemd/system/timer.service:2: unit timer.service: section [Timer] is not supported in a service",
 		"simple.socket": "unit simple.socket: vmtest runs .service units only",
 	} {
-		u, err := Load(testFS, name)
+		u, err := Load(t.Context(), testFS, name)
 		if err == nil {
 			_, err = Interpret(u, Context{})
 		}
@@ -172,7 +172,7 @@ func TestInterpretErrors(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"alias", "setup"} {
-		u, err := Load(testFS, name)
+		u, err := Load(t.Context(), testFS, name)
 		if err == nil {
 			_, err = Interpret(u, Context{})
 		}
@@ -235,12 +235,12 @@ func TestHostUnits(t *testing.T) {
 		if err != nil {
 			continue // a dangling alias
 		}
-		if _, err := parse(f, b); err != nil {
+		if _, err := parse(t.Context(), f, b); err != nil {
 			t.Errorf("%v", err)
 		}
 	}
 	for _, name := range []string{"ssh", "apache2", "postgresql@15-main", "rpcbind", "nfs-server", "nfs-mountd", "rpc-statd", "nfs-idmapd", "nfsdcld"} {
-		u, err := Load(osFS{}, name)
+		u, err := Load(t.Context(), osFS{}, name)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue

@@ -42,6 +42,10 @@ func parseGoProfile(data []byte) (names []string, blocks map[string][]goBlock, e
 		if _, err := fmt.Sscanf(line[i+1:], "%d.%d,%d.%d %d %d", &b.startLine, &b.startCol, &b.endLine, &b.endCol, &b.stmts, &b.count); err != nil {
 			return nil, nil, fmt.Errorf("profile line %d: %q: %w", n, line, err)
 		}
+		// The positions come from what the guest's program wrote.
+		if b.startLine < 1 || b.endLine < b.startLine || b.startCol < 0 || b.endCol < 0 || b.stmts < 0 {
+			return nil, nil, fmt.Errorf("profile line %d: %q: want a block from line.column to a later one, with statements >= 0", n, line)
+		}
 		if _, seen := blocks[name]; !seen {
 			names = append(names, name)
 		}
@@ -66,7 +70,7 @@ func goFileCov(src []byte, blocks []goBlock) *fileCov {
 		if b.stmts == 0 {
 			continue
 		}
-		for l := b.startLine; l <= b.endLine && l <= len(lines); l++ {
+		for l := max(b.startLine, 1); l <= b.endLine && l <= len(lines); l++ {
 			text := lines[l-1]
 			from, to := 0, len(text)
 			if l == b.endLine {

@@ -126,6 +126,15 @@ func vdeRequest(ctl *net.UnixConn, local, descr string) (*net.UnixAddr, error) {
 	if _, err := io.ReadFull(ctl, reply); err != nil {
 		return nil, fmt.Errorf("asking for a port: no answer (%w); is it a vde_switch (VDE 2) control socket?", err)
 	}
+	return parseVDEReply(reply)
+}
+
+// parseVDEReply reads the vde_switch's answer to a request for a port:
+// the struct sockaddr_un of the port's datagram socket.
+func parseVDEReply(reply []byte) (*net.UnixAddr, error) {
+	if len(reply) != sockaddrUnLen {
+		return nil, fmt.Errorf("asking for a port: want an answer of %d bytes, got %d", sockaddrUnLen, len(reply))
+	}
 	name, _, _ := bytes.Cut(reply[2:], []byte{0})
 	if binary.NativeEndian.Uint16(reply) != afUnix || len(name) == 0 {
 		return nil, errors.New("asking for a port: the answer is not a unix socket address")

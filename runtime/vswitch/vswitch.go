@@ -457,7 +457,13 @@ func (c *conn) read() {
 		c.readDatagrams()
 		return
 	}
-	r := bufio.NewReaderSize(c.uc, 64<<10)
+	readFrames(bufio.NewReaderSize(c.uc, 64<<10), c.received)
+}
+
+// readFrames passes got the frames of a stream as QEMU's stream netdev
+// writes them, each after its length (4 bytes, big-endian), until r ends
+// or a length over maxFrame says the stream is out of step.
+func readFrames(r io.Reader, got func(frame []byte)) {
 	var hdr [4]byte
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -472,7 +478,7 @@ func (c *conn) read() {
 		if _, err := io.ReadFull(r, frame); err != nil {
 			return
 		}
-		c.received(frame)
+		got(frame)
 	}
 }
 

@@ -21,7 +21,7 @@ type client struct {
 	c    net.Conn
 }
 
-func newSwitch(t *testing.T) *Switch {
+func newSwitch(t testing.TB) *Switch {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "vsw-")
 	if err != nil {

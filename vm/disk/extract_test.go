@@ -16,7 +16,9 @@ import (
 )
 
 // TestExtract writes files into a fresh image's upper layer with debugfs,
-// as a guest would have, and reads a directory back.
+// as a guest would have, and reads a directory back, into a directory
+// whose path has spaces, a comma and quotes (debugfs splits its
+// commands at spaces).
 func TestExtract(t *testing.T) {
 	dir := t.TempDir()
 	img, err := Create(context.Background(), filepath.Join(dir, "disk.img"), 64<<20)
@@ -42,7 +44,8 @@ func TestExtract(t *testing.T) {
 		t.Fatalf("debugfs: %v\n%s", err, out)
 	}
 
-	dst := filepath.Join(dir, "out", "m1")
+	out := filepath.Join(dir, `out, "my" dir`)
+	dst := filepath.Join(out, "m1")
 	if err := Extract(t.Context(), img, "/var/cov", dst); err != nil {
 		t.Fatal(err)
 	}
@@ -52,13 +55,13 @@ func TestExtract(t *testing.T) {
 			t.Errorf("%s: %q, %v", f, got, err)
 		}
 	}
-	if err := Extract(t.Context(), img, "/var/none", filepath.Join(dir, "out", "m2")); !errors.Is(err, ErrNotOnDisk) {
+	if err := Extract(t.Context(), img, "/var/none", filepath.Join(out, "m2")); !errors.Is(err, ErrNotOnDisk) {
 		t.Errorf("a missing directory: got %v, want ErrNotOnDisk", err)
 	}
 	if err := Extract(t.Context(), Image{Path: img.Path, Format: "qcow2"}, "/var/cov", dst); err == nil || !strings.Contains(err.Error(), "want a raw ext4 image") {
 		t.Errorf("a qcow2 image: got %v", err)
 	}
-	entries, _ := os.ReadDir(filepath.Join(dir, "out"))
+	entries, _ := os.ReadDir(out)
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".extract-") {
 			t.Errorf("left behind %s", e.Name())

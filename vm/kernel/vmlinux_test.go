@@ -144,14 +144,10 @@ func TestVMLinuxDamaged(t *testing.T) {
 
 func TestVMLinuxFormats(t *testing.T) {
 	withPVH := pvhELF(t, true)
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(withPVH)
-	zw.Close()
 	for name, payload := range map[string][]byte{
 		// Trailing bytes after the stream, as the kernel build appends.
 		"xz":           append(xzPack(t, withPVH), 1, 2, 3, 4),
-		"gzip":         append(gz.Bytes(), 1, 2, 3, 4),
+		"gzip":         append(gzipPack(withPVH), 1, 2, 3, 4),
 		"uncompressed": withPVH,
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -208,8 +204,17 @@ func TestUnBCJx86(t *testing.T) {
 	}
 }
 
+// gzipPack compresses data into a gzip stream.
+func gzipPack(data []byte) []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(data)
+	zw.Close()
+	return b.Bytes()
+}
+
 // xzPack compresses data into an xz stream (LZMA2 only, CRC64).
-func xzPack(t *testing.T, data []byte) []byte {
+func xzPack(t testing.TB, data []byte) []byte {
 	var b bytes.Buffer
 	w, err := xz.NewWriter(&b)
 	if err != nil {
@@ -224,7 +229,7 @@ func xzPack(t *testing.T, data []byte) []byte {
 
 // pvhELF returns a minimal 64-bit ELF with one PT_NOTE segment holding a
 // "Xen" note: of type 18 (a PVH entry point) if pvh, else of type 17.
-func pvhELF(t *testing.T, pvh bool) []byte {
+func pvhELF(t testing.TB, pvh bool) []byte {
 	typ := uint32(17)
 	if pvh {
 		typ = xenElfnotePhys32Entry
