@@ -15,6 +15,13 @@ import (
 // start_all(timeout=300) boots every machine that is not running, in
 // parallel, and returns when all are up.
 func (s *Script) startAll(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return s.networkAction(thread, b, args, kwargs, s.net.StartAll)
+}
+
+// networkAction is the body of the actions on the whole network that
+// take (timeout=300): it defines the network if this is the first action,
+// then runs op bounded by the timeout (see Script.block).
+func (s *Script) networkAction(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, op func(context.Context) error) (starlark.Value, error) {
 	timeout := seconds(DefaultTimeout)
 	if err := unpackArgs(b.Name(), args, kwargs, "timeout?", &timeout); err != nil {
 		return nil, err
@@ -25,7 +32,7 @@ func (s *Script) startAll(thread *starlark.Thread, b *starlark.Builtin, args sta
 	return starlark.None, wrap(b, s.block(thread, func(ctx context.Context) error {
 		ctx, cancel := timeout.bound(ctx)
 		defer cancel()
-		return s.net.StartAll(ctx)
+		return op(ctx)
 	}))
 }
 
@@ -127,21 +134,12 @@ func (s *Script) log(thread *starlark.Thread, b *starlark.Builtin, args starlark
 // join_all(timeout=300) waits until every machine that runs has powered
 // off by itself, as the NixOS driver's join_all.
 func (s *Script) joinAll(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	timeout := seconds(DefaultTimeout)
-	if err := unpackArgs(b.Name(), args, kwargs, "timeout?", &timeout); err != nil {
-		return nil, err
-	}
-	if err := s.define(thread); err != nil {
-		return nil, wrap(b, err)
-	}
-	return starlark.None, wrap(b, s.block(thread, func(ctx context.Context) error {
-		ctx, cancel := timeout.bound(ctx)
-		defer cancel()
+	return s.networkAction(thread, b, args, kwargs, func(ctx context.Context) error {
 		for _, m := range s.net.Machines() {
 			if err := m.WaitForShutdown(ctx); err != nil {
 				return err
 			}
 		}
 		return nil
-	}))
+	})
 }
